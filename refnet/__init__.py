@@ -1,0 +1,22 @@
+"""refnet: a small neural-network layer library with hand-written backward passes.
+
+Every layer follows one contract (see layer.py):
+
+    y, cache = layer.forward(x)
+    dx, grads = layer.backward(dy, cache)
+
+and runs unchanged on NumPy or CuPy arrays: `xp` comes from the data.
+"""
+from .activations import LeakyReLU, ReLU, Sigmoid, Softmax, sigmoid, softmax, softmax_backward
+from .backend import get_array_module, gpu_available, params_to, to_device, to_numpy
+from .conv import Conv2d, ConvTranspose2d, col2im, conv_output_size, conv_transpose_output_size, im2col
+from .kl import kl_categorical_uniform, kl_categorical_uniform_backward, kl_normal, kl_normal_backward
+from .layer import Container, Layer, Sequential
+from .linear import Linear
+from .losses import (binary_cross_entropy, binary_cross_entropy_backward, binary_cross_entropy_with_logits,
+                     binary_cross_entropy_with_logits_backward, mse, mse_backward)
+from .optim import Adam
+from .serialization import load_npz, load_params, save_npz, save_params
+from .shape import Flatten, Reshape
+
+__all__ = [name for name in dir() if not name.startswith("_")]

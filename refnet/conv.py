@@ -1,0 +1,173 @@
+"""2-D convolution and transposed convolution through im2col / col2im.
+
+Both layers are one matrix product plus a gather (im2col) or a scatter-add
+(col2im); the only Python loop is over the kh * kw kernel offsets.
+
+Layout of the column buffer, chosen so that it is already the matrix the
+product needs (no transpose copy):
+
+    cols (C, kh, kw, N, OH, OW)   viewed as   (C*kh*kw, N*OH*OW)
+    cols[c, i, j, n, a, b] = x_padded[n, c, a*stride + i, b*stride + j]
+
+im2col and col2im are adjoint: <im2col(x), c> == <x, col2im(c)>, which is
+exactly why the backward of one is the other (checked in verify).
+"""
+import numpy as np
+
+from .backend import get_array_module
+from .init import default_rng, fan_in, uniform_init
+from .layer import Layer
+
+
+def _pair(v):
+    return (v, v) if isinstance(v, int) else tuple(v)
+
+
+def conv_output_size(size, kernel, stride, padding):
+    """Output length of a convolution along one axis: floor((size + 2p - k) / s) + 1."""
+    return (size + 2 * padding - kernel) // stride + 1
+
+
+def conv_transpose_output_size(size, kernel, stride, padding):
+    """Output length of a transposed convolution: (size - 1) * s - 2p + k."""
+    return (size - 1) * stride - 2 * padding + kernel
+
+
+def im2col(x, kernel, stride, padding):
+    """x (N, C, H, W) -> cols (C, kh, kw, N, OH, OW), gathering every kernel window."""
+    xp = get_array_module(x)
+    (kh, kw), (sh, sw), (ph, pw) = _pair(kernel), _pair(stride), _pair(padding)
+    n, c, h, w = x.shape
+    oh, ow = conv_output_size(h, kh, sh, ph), conv_output_size(w, kw, sw, pw)
+    x_padded = xp.pad(x, ((0, 0), (0, 0), (ph, ph), (pw, pw))) if (ph or pw) else x
+    x_padded = x_padded.transpose(1, 0, 2, 3)  # (C, N, H+2p, W+2p): matches cols' axis order
+    cols = xp.empty((c, kh, kw, n, oh, ow), dtype=x.dtype)
+    for i in range(kh):
+        for j in range(kw):
+            cols[:, i, j] = x_padded[:, :, i:i + sh * (oh - 1) + 1:sh, j:j + sw * (ow - 1) + 1:sw]
+    return cols
+
+
+def col2im(cols, x_shape, stride, padding):
+    """cols (C, kh, kw, N, OH, OW) -> x (N, C, H, W): scatter-add of every window (im2col's adjoint)."""
+    xp = get_array_module(cols)
+    c, kh, kw, n, oh, ow = cols.shape
+    (sh, sw), (ph, pw) = _pair(stride), _pair(padding)
+    _, _, h, w = x_shape
+    # Tall enough for every window even when (H + 2p - k) is not a multiple of the stride.
+    x_padded = xp.zeros((c, n, max(h + 2 * ph, sh * (oh - 1) + kh), max(w + 2 * pw, sw * (ow - 1) + kw)),
+                        dtype=cols.dtype)
+    for i in range(kh):
+        for j in range(kw):
+            x_padded[:, :, i:i + sh * (oh - 1) + 1:sh, j:j + sw * (ow - 1) + 1:sw] += cols[:, i, j]
+    return x_padded[:, :, ph:ph + h, pw:pw + w].transpose(1, 0, 2, 3)
+
+
+def _check_input(layer, x, channels):
+    if x.ndim != 4 or x.shape[1] != channels:
+        raise ValueError(f"{type(layer).__name__} expects (N, {channels}, H, W), got shape {tuple(x.shape)}")
+
+
+class Conv2d(Layer):
+    """Cross-correlation, torch.nn.Conv2d's semantics and layout.
+
+    x (N, C_in, H, W) -> y (N, C_out, OH, OW), OH = floor((H + 2p - kh) / s) + 1
+    weight (C_out, C_in, kh, kw), bias (C_out,)
+    forward:  Y = W2 @ cols              W2 (C_out, C_in*kh*kw), cols (C_in*kh*kw, N*OH*OW)
+    backward: dW2 = dY @ cols^T,  dcols = W2^T @ dY,  dx = col2im(dcols),  db = sum dY
+    """
+
+    def __init__(self, in_channels, out_channels, kernel_size, stride=1, padding=0, bias=True,
+                 rng=None, dtype=np.float32):
+        super().__init__()
+        rng = default_rng(rng)
+        self.in_channels, self.out_channels = in_channels, out_channels
+        self.kernel_size, self.stride, self.padding = _pair(kernel_size), _pair(stride), _pair(padding)
+        shape = (out_channels, in_channels) + self.kernel_size
+        self.params["weight"] = uniform_init(shape, fan_in(shape), rng, dtype)
+        if bias:
+            self.params["bias"] = uniform_init((out_channels,), fan_in(shape), rng, dtype)
+
+    def forward(self, x):
+        _check_input(self, x, self.in_channels)
+        cols = im2col(x, self.kernel_size, self.stride, self.padding)
+        _, _, _, n, oh, ow = cols.shape
+        w2 = self.params["weight"].reshape(self.out_channels, -1)
+        y = (w2 @ cols.reshape(w2.shape[1], -1)).reshape(self.out_channels, n, oh, ow)
+        y = y.transpose(1, 0, 2, 3)
+        if "bias" in self.params:
+            y = y + self.params["bias"].reshape(1, -1, 1, 1)
+        return y, (cols, x.shape)
+
+    def backward(self, dy, cache):
+        cols, x_shape = cache
+        w = self.params["weight"]
+        dy2 = dy.transpose(1, 0, 2, 3).reshape(self.out_channels, -1)   # (C_out, N*OH*OW)
+        cols2 = cols.reshape(w[0].size, -1)                            # (C_in*kh*kw, N*OH*OW)
+        grads = {"weight": (dy2 @ cols2.T).reshape(w.shape)}
+        if "bias" in self.params:
+            grads["bias"] = dy.sum(axis=(0, 2, 3))
+        dcols = (w.reshape(self.out_channels, -1).T @ dy2).reshape(cols.shape)
+        return col2im(dcols, x_shape, self.stride, self.padding), grads
+
+    def __repr__(self):
+        return (f"Conv2d({self.in_channels}, {self.out_channels}, kernel_size={self.kernel_size}, "
+                f"stride={self.stride}, padding={self.padding})")
+
+
+class ConvTranspose2d(Layer):
+    """Transposed convolution (the adjoint of Conv2d), torch.nn.ConvTranspose2d's semantics.
+
+    x (N, C_in, H, W) -> y (N, C_out, OH, OW), OH = (H - 1) * s - 2p + kh
+    weight (C_in, C_out, kh, kw), bias (C_out,)
+    forward:  cols = W2^T @ X,  y = col2im(cols)     W2 (C_in, C_out*kh*kw), X (C_in, N*H*W)
+    backward: dcols = im2col(dy),  dX = W2 @ dcols,  dW2 = X @ dcols^T,  db = sum dy
+    """
+
+    def __init__(self, in_channels, out_channels, kernel_size, stride=1, padding=0, bias=True,
+                 rng=None, dtype=np.float32):
+        super().__init__()
+        rng = default_rng(rng)
+        self.in_channels, self.out_channels = in_channels, out_channels
+        self.kernel_size, self.stride, self.padding = _pair(kernel_size), _pair(stride), _pair(padding)
+        shape = (in_channels, out_channels) + self.kernel_size
+        self.params["weight"] = uniform_init(shape, fan_in(shape), rng, dtype)
+        if bias:
+            self.params["bias"] = uniform_init((out_channels,), fan_in(shape), rng, dtype)
+
+    def output_shape(self, x_shape):
+        n, _, h, w = x_shape
+        (kh, kw), (sh, sw), (ph, pw) = self.kernel_size, self.stride, self.padding
+        return (n, self.out_channels,
+                conv_transpose_output_size(h, kh, sh, ph), conv_transpose_output_size(w, kw, sw, pw))
+
+    def forward(self, x):
+        _check_input(self, x, self.in_channels)
+        n, _, h, w = x.shape
+        out_shape = self.output_shape(x.shape)
+        if out_shape[2] < 1 or out_shape[3] < 1:
+            raise ValueError(f"ConvTranspose2d output would be empty for input shape {tuple(x.shape)}")
+        x2 = x.transpose(1, 0, 2, 3).reshape(self.in_channels, -1)       # (C_in, N*H*W)
+        w2 = self.params["weight"].reshape(self.in_channels, -1)         # (C_in, C_out*kh*kw)
+        cols = (w2.T @ x2).reshape((self.out_channels,) + self.kernel_size + (n, h, w))
+        y = col2im(cols, out_shape, self.stride, self.padding)
+        if "bias" in self.params:
+            y = y + self.params["bias"].reshape(1, -1, 1, 1)
+        return y, x
+
+    def backward(self, dy, cache):
+        x = cache
+        w = self.params["weight"]
+        dcols = im2col(dy, self.kernel_size, self.stride, self.padding)  # (C_out, kh, kw, N, H, W)
+        dcols2 = dcols.reshape(w[0].size, -1)                           # (C_out*kh*kw, N*H*W)
+        x2 = x.transpose(1, 0, 2, 3).reshape(self.in_channels, -1)
+        w2 = w.reshape(self.in_channels, -1)
+        grads = {"weight": (x2 @ dcols2.T).reshape(w.shape)}
+        if "bias" in self.params:
+            grads["bias"] = dy.sum(axis=(0, 2, 3))
+        dx = (w2 @ dcols2).reshape(self.in_channels, *x.shape[:1], *x.shape[2:]).transpose(1, 0, 2, 3)
+        return dx, grads
+
+    def __repr__(self):
+        return (f"ConvTranspose2d({self.in_channels}, {self.out_channels}, kernel_size={self.kernel_size}, "
+                f"stride={self.stride}, padding={self.padding})")

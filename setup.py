@@ -1,0 +1,19 @@
+from setuptools import find_packages, setup
+
+setup(
+    name="jointvae",
+    version="0.1.0",
+    description="JointVAE and FactorVAE with hand-written backward passes on NumPy and CuPy (no autograd)",
+    long_description=open("README.md", encoding="utf-8").read(),
+    long_description_content_type="text/markdown",
+    license="MIT",
+    python_requires=">=3.10",
+    packages=find_packages(include=["refnet", "refnet.*", "kernels", "kernels.*", "jointvae", "jointvae.*",
+                                    "verify", "verify.*"]),
+    package_data={"kernels": ["*.cu", "*.h"]},
+    install_requires=["numpy>=1.23", "imageio>=2.20"],
+    extras_require={
+        "gpu": ["cupy-cuda12x>=13"],
+        "test": ["pytest>=7", "hypothesis>=6.80"],
+    },
+)

@@ -1,0 +1,168 @@
+"""What the verify suite checks: one entry per layer, loss and KL term.
+
+Each case has a hypothesis strategy that draws a configuration (shapes,
+kernel, stride, padding, slope, reduction...) and a builder that turns a
+configuration and a seeded Generator into the op under test:
+
+    forward, backward, arrays = case.build(config, rng)
+
+Inputs are drawn away from the places where a function has no derivative
+(ReLU's kink at 0) or where PyTorch's clamps change it (BCE at p = 0 or 1).
+"""
+from dataclasses import dataclass
+from functools import partial
+from typing import Callable
+
+import numpy as np
+from hypothesis import strategies as st
+
+import refnet
+from refnet import kl as klmod
+from refnet import losses
+
+from .gradcheck import layer_op
+
+
+@dataclass
+class Case:
+    name: str
+    strategy: st.SearchStrategy
+    build: Callable
+
+
+def away_from_zero(x, margin=0.05):
+    """Push entries with |x| < margin out to +-margin, so no ReLU kink lies within a finite-difference step."""
+    return np.where(np.abs(x) < margin, np.where(x < 0, -margin, margin), x)
+
+
+def _layer_arrays(layer, x):
+    layer.astype(np.float64)
+    forward, backward, _ = layer_op(layer)
+    return forward, backward, {"x": x, **layer.params}
+
+
+# ---------------------------------------------------------------- strategies
+
+small = st.integers(1, 3)
+
+
+@st.composite
+def conv_configs(draw, transposed=False):
+    kh, kw = draw(st.integers(1, 4)), draw(st.integers(1, 4))
+    stride = draw(st.integers(1, 3))          # stride > kernel happens (kernel 1, stride 3)
+    padding = draw(st.integers(0, 2))
+    if transposed:
+        # output (H - 1) s - 2p + k must be >= 1
+        h = draw(st.integers(1, 5))
+        w = draw(st.integers(1, 5))
+        padding = min(padding, ((h - 1) * stride + kh - 1) // 2, ((w - 1) * stride + kw - 1) // 2)
+    else:
+        # input must cover the kernel once padded: H + 2p >= k
+        h = draw(st.integers(max(1, kh - 2 * padding), max(1, kh - 2 * padding) + 5))
+        w = draw(st.integers(max(1, kw - 2 * padding), max(1, kw - 2 * padding) + 5))
+    return dict(n=draw(small), c_in=draw(small), c_out=draw(small), kernel=(kh, kw), stride=stride,
+                padding=padding, h=h, w=w, bias=draw(st.booleans()))
+
+
+shapes = st.lists(st.integers(1, 4), min_size=1, max_size=4).map(tuple)
+reductions = st.sampled_from(losses.REDUCTIONS)
+
+
+# ---------------------------------------------------------------- builders
+
+def build_linear(cfg, rng, layer_class=refnet.Linear):
+    layer = layer_class(cfg["in"], cfg["out"], bias=cfg["bias"], rng=rng)
+    return _layer_arrays(layer, rng.standard_normal((cfg["n"], cfg["in"])))
+
+
+def build_conv(cfg, rng, layer_class=refnet.Conv2d):
+    """Conv2d and ConvTranspose2d take the same arguments; layer_class picks one (or a mutant)."""
+    layer = layer_class(cfg["c_in"], cfg["c_out"], cfg["kernel"], cfg["stride"], cfg["padding"],
+                        bias=cfg["bias"], rng=rng)
+    return _layer_arrays(layer, rng.standard_normal((cfg["n"], cfg["c_in"], cfg["h"], cfg["w"])))
+
+
+def build_activation(make_layer, margin=0.0, scale=1.0):
+    def build(cfg, rng):
+        x = scale * rng.standard_normal(cfg["shape"])
+        return _layer_arrays(make_layer(cfg), away_from_zero(x, margin) if margin else x)
+    return build
+
+
+def build_reshape(cfg, rng):
+    n, *rest = cfg["shape"]
+    return _layer_arrays(refnet.Reshape(int(np.prod(rest, dtype=int))), rng.standard_normal(cfg["shape"]))
+
+
+def build_sequential(cfg, rng):
+    """A small encoder-decoder through every layer type: checks Sequential's dotted grads and chaining."""
+    c, h = cfg["c"], cfg["h"]
+    net = refnet.Sequential(
+        refnet.Conv2d(1, c, 4, 2, 1, rng=rng), refnet.LeakyReLU(0.2),
+        refnet.Flatten(), refnet.Linear(c * (h // 2) ** 2, 3, rng=rng), refnet.Sigmoid(),
+        refnet.Linear(3, c * (h // 2) ** 2, rng=rng), refnet.Reshape(c, h // 2, h // 2),
+        refnet.ConvTranspose2d(c, 1, 4, 2, 1, rng=rng), refnet.Softmax())
+    return _layer_arrays(net, rng.standard_normal((cfg["n"], 1, h, h)))
+
+
+def build_loss(loss, loss_backward, low, high):
+    def build(cfg, rng):
+        shape, reduction = cfg["shape"], cfg["reduction"]
+        target = rng.uniform(0, 1, shape)
+
+        def forward(x):
+            return loss(x, target, reduction)
+
+        def backward(dloss, cache):
+            return {"x": loss_backward(dloss, cache)}
+
+        return forward, backward, {"x": rng.uniform(low, high, shape)}
+    return build
+
+
+def build_kl_normal(cfg, rng):
+    shape = (cfg["n"], cfg["d"])
+
+    def backward(dkl, cache):
+        dmu, dlogvar = klmod.kl_normal_backward(dkl, cache)
+        return {"mu": dmu, "logvar": dlogvar}
+
+    return klmod.kl_normal, backward, {"mu": rng.normal(0, 2, shape), "logvar": rng.uniform(-5, 5, shape)}
+
+
+def build_kl_categorical(cfg, rng):
+    def forward(alpha):
+        return klmod.kl_categorical_uniform(alpha)
+
+    def backward(dkl, cache):
+        return {"alpha": klmod.kl_categorical_uniform_backward(dkl, cache)}
+
+    alpha = refnet.softmax(rng.normal(0, 2, (cfg["n"], cfg["k"])))
+    return forward, backward, {"alpha": alpha + 1e-3}  # away from 0: log has no finite difference there
+
+
+CASES = [
+    Case("Linear", st.fixed_dictionaries(dict(n=small, **{"in": st.integers(1, 6)}, out=st.integers(1, 6),
+                                              bias=st.booleans())), build_linear),
+    Case("Conv2d", conv_configs(), build_conv),
+    Case("ConvTranspose2d", conv_configs(transposed=True), partial(build_conv, layer_class=refnet.ConvTranspose2d)),
+    Case("ReLU", st.fixed_dictionaries(dict(shape=shapes)), build_activation(lambda c: refnet.ReLU(), 0.05)),
+    Case("LeakyReLU", st.fixed_dictionaries(dict(shape=shapes, slope=st.floats(0.0, 0.5))),
+         build_activation(lambda c: refnet.LeakyReLU(c["slope"]), 0.05)),
+    Case("Sigmoid", st.fixed_dictionaries(dict(shape=shapes)), build_activation(lambda c: refnet.Sigmoid(), scale=4)),
+    Case("Softmax", st.fixed_dictionaries(dict(shape=shapes)), build_activation(lambda c: refnet.Softmax(), scale=3)),
+    Case("Flatten", st.fixed_dictionaries(dict(shape=shapes)), build_activation(lambda c: refnet.Flatten())),
+    Case("Reshape", st.fixed_dictionaries(dict(shape=shapes)), build_reshape),
+    Case("Sequential", st.fixed_dictionaries(dict(n=small, c=small, h=st.sampled_from([2, 4, 6]))),
+         build_sequential),
+    Case("binary_cross_entropy", st.fixed_dictionaries(dict(shape=shapes, reduction=reductions)),
+         build_loss(losses.binary_cross_entropy, losses.binary_cross_entropy_backward, 0.02, 0.98)),
+    Case("binary_cross_entropy_with_logits", st.fixed_dictionaries(dict(shape=shapes, reduction=reductions)),
+         build_loss(losses.binary_cross_entropy_with_logits, losses.binary_cross_entropy_with_logits_backward,
+                    -8, 8)),
+    Case("mse", st.fixed_dictionaries(dict(shape=shapes, reduction=reductions)),
+         build_loss(losses.mse, losses.mse_backward, -3, 3)),
+    Case("kl_normal", st.fixed_dictionaries(dict(n=small, d=st.integers(1, 6))), build_kl_normal),
+    Case("kl_categorical_uniform", st.fixed_dictionaries(dict(n=small, k=st.integers(1, 8))),
+         build_kl_categorical),
+]
