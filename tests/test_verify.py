@@ -10,7 +10,7 @@ from verify.mutation import MUTANTS
 def test_gradient(case, hyp_settings):
     outcome = suite.gradient_outcome(case, hyp_settings)
     assert outcome.passed, outcome.line()
-    assert outcome.examples >= min(50, hyp_settings.max_examples)
+    assert outcome.examples >= min(case.max_examples or 50, hyp_settings.max_examples)
 
 
 def test_im2col_col2im_adjoint(hyp_settings):

@@ -28,6 +28,8 @@ class Case:
     name: str
     strategy: st.SearchStrategy
     build: Callable
+    max_examples: int = None          # fewer than the profile's, for expensive cases
+    per_element_limit: int = None     # smaller than the checker's default, for large arrays
 
 
 def away_from_zero(x, margin=0.05):
@@ -141,6 +143,61 @@ def build_kl_categorical(cfg, rng):
     return forward, backward, {"alpha": alpha + 1e-3}  # away from 0: log has no finite difference there
 
 
+def build_reparameterize_normal(cfg, rng):
+    from jointvae import latent
+    shape = (cfg["n"], cfg["d"])
+    eps = rng.standard_normal(shape)
+
+    def forward(mu, logvar):
+        return latent.reparameterize_normal(mu, logvar, eps)
+
+    def backward(dz, cache):
+        dmu, dlogvar = latent.reparameterize_normal_backward(dz, cache)
+        return {"mu": dmu, "logvar": dlogvar}
+
+    return forward, backward, {"mu": rng.normal(0, 2, shape), "logvar": rng.uniform(-5, 5, shape)}
+
+
+def build_gumbel_softmax(cfg, rng):
+    from jointvae import latent
+    shape = (cfg["n"], cfg["k"])
+    u = rng.uniform(0, 1, shape)
+
+    def forward(alpha):
+        return latent.gumbel_softmax(alpha, u, cfg["temperature"])
+
+    def backward(dy, cache):
+        return {"alpha": latent.gumbel_softmax_backward(dy, cache)}
+
+    alpha = refnet.softmax(rng.normal(0, 2, shape)) + 1e-2  # away from 0, where log(alpha) bends sharply
+    return forward, backward, {"alpha": alpha}
+
+
+def build_jointvae_objective(cfg, rng):
+    """The whole training objective of a JointVAE, differentiated w.r.t. every parameter."""
+    from jointvae.model import JointVAE
+    from jointvae.objective import draw_noise, jointvae_backward, jointvae_forward
+    from jointvae.specs import validate_spec
+    spec = validate_spec({"latent_spec": cfg["latent_spec"], "image_shape": cfg["image_shape"],
+                          "cont_capacity": [0.0, 5.0, 100, 30.0], "disc_capacity": [0.0, 5.0, 100, 30.0]})
+    model = JointVAE(cfg["image_shape"], spec["latent_spec"], rng=rng, dtype=np.float64)
+    x = rng.uniform(0, 1, (cfg["n"],) + cfg["image_shape"])
+    noise = {k: (v.astype(np.float64) if k == "eps" and v is not None else [u.astype(np.float64) for u in v]
+                 if k == "u" else v) for k, v in draw_noise(model, cfg["n"], rng).items()}
+
+    def forward(**params):
+        model.set_params(params)
+        stats, cache = jointvae_forward(model, x, noise, spec, cfg["step"])
+        return stats["objective"], cache
+
+    def backward(dobjective, cache):
+        return {k: dobjective * g for k, g in jointvae_backward(cache).items()}
+
+    return forward, backward, dict(model.params)
+
+
+latent_specs = st.sampled_from([{"cont": 3, "disc": [4]}, {"cont": 2}, {"disc": [3, 2]}, {"cont": 1, "disc": [2, 5]}])
+
 CASES = [
     Case("Linear", st.fixed_dictionaries(dict(n=small, **{"in": st.integers(1, 6)}, out=st.integers(1, 6),
                                               bias=st.booleans())), build_linear),
@@ -165,4 +222,14 @@ CASES = [
     Case("kl_normal", st.fixed_dictionaries(dict(n=small, d=st.integers(1, 6))), build_kl_normal),
     Case("kl_categorical_uniform", st.fixed_dictionaries(dict(n=small, k=st.integers(1, 8))),
          build_kl_categorical),
+    Case("reparameterize_normal", st.fixed_dictionaries(dict(n=small, d=st.integers(1, 6))),
+         build_reparameterize_normal),
+    Case("gumbel_softmax", st.fixed_dictionaries(dict(n=small, k=st.integers(2, 8),
+                                                      temperature=st.sampled_from([0.67, 0.1, 0.5, 2.0]))),
+         build_gumbel_softmax),
+    Case("JointVAE objective (every parameter)",
+         st.fixed_dictionaries(dict(n=st.integers(1, 2), latent_spec=latent_specs,
+                                    image_shape=st.sampled_from([(1, 32, 32), (3, 32, 32), (1, 64, 64)]),
+                                    step=st.integers(1, 200))),
+         build_jointvae_objective, max_examples=4, per_element_limit=12),
 ]

@@ -15,9 +15,9 @@ element of y takes part. Two comparisons per array:
 
 The error is relative: |analytic - numerical| / max(|numerical|, |analytic|, floor),
 per element normalised by the largest gradient entry of that array. The floor,
-1e-3 * (1 + |L|), is where central differences stop being exact: their
-rounding error is about 1e-16 * |L| / h = 1e-10 |L|, so a gradient far below
-|L| cannot be checked to 1e-6 relative, only to ~1e-9 absolute.
+1e-3 * (1 + sum|y * r|), is where central differences stop being exact: their
+rounding error is about 1e-16 * sum|y * r| / h = 1e-10 sum|y * r|, so a gradient
+far below that cannot be checked to 1e-6 relative, only to ~1e-9 absolute.
 """
 from dataclasses import dataclass, field
 
@@ -62,7 +62,8 @@ def check_gradients(forward, backward, arrays, rng, step=STEP, per_element_limit
     y, cache = forward(**arrays)
     r = rng.standard_normal(np.shape(y))
     grads = backward(r if np.ndim(y) else float(r), cache)
-    floor = FLOOR * (1.0 + abs(float(np.sum(np.asarray(y, dtype=np.float64) * r))))
+    # Rounding in L grows with the size of its terms, not with L itself (they may cancel).
+    floor = FLOOR * (1.0 + float(np.sum(np.abs(np.asarray(y, dtype=np.float64) * r))))
     result = GradCheck()
     for name, value in arrays.items():
         if name not in grads:
@@ -74,8 +75,10 @@ def check_gradients(forward, backward, arrays, rng, step=STEP, per_element_limit
         def probe_at(delta):
             return _probe(forward, {**arrays, name: value + delta}, r)
 
-        # Random direction: one number per array, catches any wrong gradient.
+        # Random direction: one number per array, catches any wrong gradient. Unit length, so
+        # that no input moves by more than h in total and a ReLU kink is rarely crossed.
         d = rng.standard_normal(value.shape)
+        d /= max(np.linalg.norm(d), FLOOR)
         numerical = (probe_at(step * d) - probe_at(-step * d)) / (2 * step)
         projected = float(np.sum(analytic * d))
         error = float(relative_error(projected, numerical, floor))

@@ -85,13 +85,16 @@ def _gradient_measure(case):
     def measure(config, seed):
         rng = np.random.default_rng(seed)
         forward, backward, arrays = case.build(config, rng)
-        result = check_gradients(forward, backward, arrays, rng)
+        limit = {} if case.per_element_limit is None else {"per_element_limit": case.per_element_limit}
+        result = check_gradients(forward, backward, arrays, rng, **limit)
         return result.max_error, result.worst
     return measure
 
 
 def gradient_outcome(case, hyp_settings, expect_failure=False):
     kind = "mutation" if expect_failure else "grad"
+    if case.max_examples is not None:
+        hyp_settings = settings(hyp_settings, max_examples=min(case.max_examples, hyp_settings.max_examples))
     if expect_failure:  # the first failing example is enough; shrinking it only costs time
         hyp_settings = settings(hyp_settings, phases=[Phase.explicit, Phase.generate])
     return _run(kind, case.name, case.strategy, _gradient_measure(case), TOLERANCE, hyp_settings, expect_failure)

@@ -1,0 +1,199 @@
+"""The JointVAE network of Dupont (2018), with forward and backward by hand.
+
+Architecture for 32 x 32 inputs (64 x 64 adds one conv and one transposed conv),
+parameter names exactly those of the paper's PyTorch code:
+
+    img_to_features     Conv(C,32,4,2,1) ReLU Conv(32,64,4,2,1) ReLU Conv(64,64,4,2,1) ReLU   (N, 64, 4, 4)
+    features_to_hidden  Linear(1024, 256) ReLU                                                 (N, 256)
+    fc_mean, fc_log_var Linear(256, cont)                                                       (N, cont)
+    fc_alphas.i         Linear(256, K_i), then softmax                                         (N, K_i)
+    latent_to_features  Linear(cont + sum K, 256) ReLU Linear(256, 1024) ReLU                 (N, 1024)
+    features_to_img     ConvT(64,32,4,2,1) ReLU ConvT(32,32,4,2,1) ReLU ConvT(32,C,4,2,1) Sigmoid
+
+The decoder input is [continuous sample, discrete sample 1, discrete sample 2, ...].
+A latent distribution is a dict {'cont': (mean, logvar) or None, 'disc': [alpha_1, ...]}.
+"""
+import numpy as np
+
+import refnet
+from refnet import Container, Conv2d, ConvTranspose2d, Linear, ReLU, Sequential, Sigmoid
+
+from . import latent
+from .specs import normalise_latent_spec
+
+HIDDEN = 256
+FEATURES = (64, 4, 4)  # the encoder's last feature map, and the decoder's first
+
+
+class InputError(ValueError):
+    """Data that does not fit the model: the message names the problem."""
+
+
+def _conv_stack(layer_class, channels, last_activation, rng):
+    """[conv, ReLU, conv, ReLU, ..., conv, last_activation]: kernel 4, stride 2, padding 1 throughout."""
+    layers = []
+    for i, (c_in, c_out) in enumerate(zip(channels[:-1], channels[1:])):
+        layers.append(layer_class(c_in, c_out, 4, stride=2, padding=1, rng=rng))
+        layers.append(last_activation() if i == len(channels) - 2 else ReLU())
+    return layers
+
+
+class JointVAE(Container):
+    def __init__(self, image_shape, latent_spec, temperature=latent.TEMPERATURE, rng=None, dtype=np.float32):
+        c, h, w = image_shape
+        if (h, w) not in ((32, 32), (64, 64)):
+            raise InputError(f"JointVAE supports 32x32 and 64x64 images, got {h}x{w}")
+        self.image_shape = (c, h, w)
+        self.latent_spec = normalise_latent_spec(latent_spec)
+        self.temperature = temperature
+        cont, disc = self.latent_spec["cont"], self.latent_spec["disc"]
+        self.latent_dim = cont + sum(disc)
+        rng = rng if rng is not None else np.random.default_rng()
+
+        encoder_channels = [c, 32] + ([32] if h == 64 else []) + [64, 64]
+        decoder_channels = [64] + ([64] if h == 64 else []) + [32, 32, c]
+        children = {
+            "img_to_features": Sequential(*_conv_stack(Conv2d, encoder_channels, ReLU, rng)),
+            "features_to_hidden": Sequential(Linear(int(np.prod(FEATURES)), HIDDEN, rng=rng), ReLU()),
+        }
+        if cont:
+            children["fc_mean"] = Linear(HIDDEN, cont, rng=rng)
+            children["fc_log_var"] = Linear(HIDDEN, cont, rng=rng)
+        if disc:
+            children["fc_alphas"] = Container({str(i): Linear(HIDDEN, k, rng=rng) for i, k in enumerate(disc)})
+        children["latent_to_features"] = Sequential(Linear(self.latent_dim, HIDDEN, rng=rng), ReLU(),
+                                                    Linear(HIDDEN, int(np.prod(FEATURES)), rng=rng), ReLU())
+        children["features_to_img"] = Sequential(*_conv_stack(ConvTranspose2d, decoder_channels, Sigmoid, rng))
+        super().__init__(children)
+        if dtype != np.float32:
+            self.astype(dtype)
+
+    @property
+    def num_pixels(self):
+        return int(np.prod(self.image_shape))
+
+    # ------------------------------------------------------------------ encoder
+
+    def encode_forward(self, x):
+        """x (N, C, H, W) -> dist {'cont': (mean, logvar), 'disc': [alpha_i]}, cache."""
+        features, c_conv = self.children["img_to_features"].forward(x)
+        hidden, c_hidden = self.children["features_to_hidden"].forward(features.reshape(len(x), -1))
+        dist, c_heads = {"cont": None, "disc": []}, {}
+        if self.latent_spec["cont"]:
+            mean, _ = self.children["fc_mean"].forward(hidden)
+            logvar, _ = self.children["fc_log_var"].forward(hidden)
+            dist["cont"] = (mean, logvar)
+        for i in range(len(self.latent_spec["disc"])):
+            logits, _ = self.children["fc_alphas"].children[str(i)].forward(hidden)
+            dist["disc"].append(refnet.softmax(logits, axis=-1))
+        return dist, (c_conv, features.shape, c_hidden, hidden, dist)
+
+    def encode_backward(self, ddist, cache):
+        """ddist: gradients with the shape of dist -> parameter grads of the encoder."""
+        c_conv, features_shape, c_hidden, hidden, dist = cache
+        grads, dhidden = {}, 0.0
+        if self.latent_spec["cont"]:
+            dmean, dlogvar = ddist["cont"]
+            for head, d in (("fc_mean", dmean), ("fc_log_var", dlogvar)):
+                dh, g = self.children[head].backward(d, hidden)
+                dhidden = dhidden + dh
+                grads.update({f"{head}.{k}": v for k, v in g.items()})
+        for i, (dalpha, alpha) in enumerate(zip(ddist["disc"], dist["disc"])):
+            dlogits = refnet.softmax_backward(dalpha, alpha, axis=-1)
+            dh, g = self.children["fc_alphas"].children[str(i)].backward(dlogits, hidden)
+            dhidden = dhidden + dh
+            grads.update({f"fc_alphas.{i}.{k}": v for k, v in g.items()})
+        dfeatures, g = self.children["features_to_hidden"].backward(dhidden, c_hidden)
+        grads.update({f"features_to_hidden.{k}": v for k, v in g.items()})
+        _, g = self.children["img_to_features"].backward(dfeatures.reshape(features_shape), c_conv)
+        grads.update({f"img_to_features.{k}": v for k, v in g.items()})
+        return grads
+
+    # ------------------------------------------------------------------ sampling
+
+    def sample_forward(self, dist, noise=None):
+        """dist -> decoder input z (N, cont + sum K), cache.
+
+        With noise {'eps': (N, cont), 'u': [(N, K_i), ...]}: the training-mode
+        reparameterised and Gumbel-softmax samples. With noise=None: eval mode,
+        z = [mean, one-hot argmax alpha_1, ...].
+        """
+        xp = refnet.get_array_module(*(dist["disc"] or [dist["cont"][0]]))
+        parts, caches = [], {"disc": []}
+        if dist["cont"] is not None:
+            mean, logvar = dist["cont"]
+            if noise is None:
+                parts.append(mean)
+            else:
+                z, caches["cont"] = latent.reparameterize_normal(mean, logvar, noise["eps"])
+                parts.append(z)
+        for i, alpha in enumerate(dist["disc"]):
+            if noise is None:
+                parts.append(latent.one_hot_argmax(alpha))
+            else:
+                y, c = latent.gumbel_softmax(alpha, noise["u"][i], self.temperature)
+                parts.append(y)
+                caches["disc"].append(c)
+        return xp.concatenate(parts, axis=1), caches
+
+    def sample_backward(self, dz, cache):
+        """dz (N, latent_dim) -> ddist with the shape of dist (training mode only)."""
+        ddist, start = {"cont": None, "disc": []}, 0
+        cont = self.latent_spec["cont"]
+        if cont:
+            ddist["cont"] = latent.reparameterize_normal_backward(dz[:, :cont], cache["cont"])
+            start = cont
+        for k, c in zip(self.latent_spec["disc"], cache["disc"]):
+            ddist["disc"].append(latent.gumbel_softmax_backward(dz[:, start:start + k], c))
+            start += k
+        return ddist
+
+    # ------------------------------------------------------------------ decoder
+
+    def decode_forward(self, z):
+        """z (N, latent_dim) -> probabilities (N, C, H, W), cache."""
+        features, c_fc = self.children["latent_to_features"].forward(z)
+        x_hat, c_conv = self.children["features_to_img"].forward(features.reshape((len(z),) + FEATURES))
+        return x_hat, (c_fc, c_conv)
+
+    def decode_backward(self, dx_hat, cache):
+        """dx_hat (N, C, H, W) -> dz (N, latent_dim), parameter grads of the decoder."""
+        c_fc, c_conv = cache
+        dfeatures, g_conv = self.children["features_to_img"].backward(dx_hat, c_conv)
+        dz, g_fc = self.children["latent_to_features"].backward(dfeatures.reshape(len(dx_hat), -1), c_fc)
+        grads = {f"features_to_img.{k}": v for k, v in g_conv.items()}
+        grads.update({f"latent_to_features.{k}": v for k, v in g_fc.items()})
+        return dz, grads
+
+    # ------------------------------------------------------------------ public API
+
+    def check_images(self, x):
+        """Raise InputError naming the problem unless x is float (N, C, H, W) in [0, 1] without NaN."""
+        xp = refnet.get_array_module(x)
+        if getattr(x, "ndim", None) != 4 or tuple(x.shape[1:]) != self.image_shape:
+            raise InputError(f"expected images of shape (N, {', '.join(map(str, self.image_shape))}), "
+                             f"got {tuple(getattr(x, 'shape', ()))}")
+        if x.dtype.kind != "f":
+            raise InputError(f"expected float images in [0, 1], got dtype {x.dtype}")
+        if bool(xp.isnan(x).any()):
+            raise InputError("images contain NaN")
+        if bool((x < 0).any()) or bool((x > 1).any()):
+            raise InputError("images must lie in [0, 1]")
+
+    def encode(self, x):
+        """x float32 (N, C, H, W) in [0, 1] -> {'cont': (mean, logvar), 'disc': [alpha_1, ...]}."""
+        self.check_images(x)
+        dist, _ = self.encode_forward(x)
+        return dist
+
+    def decode(self, z):
+        """z (N, cont + sum(disc)) -> probabilities (N, C, H, W)."""
+        if getattr(z, "ndim", None) != 2 or z.shape[1] != self.latent_dim:
+            raise InputError(f"expected latent codes of shape (N, {self.latent_dim}), got {tuple(z.shape)}")
+        x_hat, _ = self.decode_forward(z)
+        return x_hat
+
+    def reconstruct(self, x):
+        """Eval-mode reconstruction: decode([mean, one-hot argmax]) of encode(x)."""
+        z, _ = self.sample_forward(self.encode(x))
+        return self.decode(z)
