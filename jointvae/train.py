@@ -1,0 +1,85 @@
+"""python -m jointvae.train mnist [--epochs N | --steps N] [--out DIR] [--resume] ...
+
+Trains JointVAE with the paper's published spec for the dataset (or --spec FILE),
+writing checkpoints, a JSONL log and pictures into --out.
+"""
+import argparse
+import json
+import os
+import sys
+
+from .specs import DEFAULT_SPECS, SpecError, load_spec, validate_spec
+
+
+def parse_args(argv):
+    p = argparse.ArgumentParser(prog="python -m jointvae.train", description=__doc__.splitlines()[0])
+    p.add_argument("dataset", choices=sorted(DEFAULT_SPECS), help="dataset to train on")
+    p.add_argument("--spec", help="a specs.json in the published format (default: the paper's spec)")
+    p.add_argument("--epochs", type=int, help="epochs (default: the spec's, 100 for mnist)")
+    p.add_argument("--steps", type=int, help="stop after this many training steps in all")
+    p.add_argument("--batch-size", type=int)
+    p.add_argument("--lr", type=float)
+    p.add_argument("--seed", type=int, help="seed for initialisation, data order and noise (default 0)")
+    p.add_argument("--out", help="output folder (default: runs/DATASET)")
+    p.add_argument("--resume", action="store_true", help="continue the run in --out from its checkpoint")
+    p.add_argument("--device", choices=("cpu", "gpu"), default="cpu")
+    p.add_argument("--checkpoint-every", type=int, default=1000, help="steps between checkpoints")
+    p.add_argument("--print-every", type=int, default=500, help="steps between progress lines")
+    p.add_argument("--no-pictures", action="store_true", help="skip the pictures (frames and final PNGs)")
+    return p.parse_args(argv)
+
+
+def build_trainer(args):
+    from .trainer import Trainer
+    out = args.out or os.path.join("runs", args.dataset)
+    checkpoint = os.path.join(out, "checkpoint.npz")
+    saved_args = {}
+    if args.resume:
+        if not os.path.exists(checkpoint):
+            raise SystemExit(f"error: --resume: {checkpoint} does not exist")
+        fixed = [f"--{n.replace('_', '-')}" for n in ("spec", "seed", "batch_size", "lr") if getattr(args, n) is not None]
+        if fixed:
+            raise SystemExit(f"error: --resume continues the run as it was set up: drop {' '.join(fixed)}")
+        spec = load_spec(os.path.join(out, "specs.json"))
+        with open(os.path.join(out, "train_args.json"), encoding="utf-8") as f:
+            saved_args = json.load(f)
+        args.seed = saved_args["seed"]
+    else:
+        if os.path.exists(checkpoint):
+            raise SystemExit(f"error: {out} already holds a run: pass --resume to continue it, or choose another --out")
+        spec = load_spec(args.spec) if args.spec else validate_spec(DEFAULT_SPECS[args.dataset])
+        spec.setdefault("dataset", args.dataset)
+        args.seed = 0 if args.seed is None else args.seed
+    trainer = Trainer(spec, out, seed=args.seed,
+                      epochs=args.epochs if args.epochs is not None else saved_args.get("epochs"),
+                      max_steps=args.steps if args.steps is not None else saved_args.get("max_steps"),
+                      batch_size=None if args.resume else args.batch_size,
+                      lr=None if args.resume else args.lr, device=args.device,
+                      checkpoint_every=args.checkpoint_every, print_every=args.print_every)
+    if args.resume:
+        trainer.load_checkpoint()
+        print(f"resuming {out} at step {trainer.step}")
+    return trainer
+
+
+def main(argv=None):
+    args = parse_args(sys.argv[1:] if argv is None else argv)
+    try:
+        trainer = build_trainer(args)
+        on_epoch_end = None
+        if not args.no_pictures:
+            from .visualize import save_epoch_frame
+            on_epoch_end = save_epoch_frame
+        trainer.run(on_epoch_end=on_epoch_end)
+    except (SpecError, ValueError, FileNotFoundError, RuntimeError) as e:
+        raise SystemExit(f"error: {e}") from None
+    print(f"trained {trainer.step} steps; model in {trainer.out_dir}")
+    if not args.no_pictures:
+        from .visualize import write_all
+        for path in write_all(trainer.out_dir, model=trainer.model):
+            print(f"wrote {path}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,190 @@
+"""Training JointVAE: the loop, its log, checkpoints and bit-identical resume.
+
+Everything random in a run is derived from (seed, epoch) for the data order and
+(seed, step) for the noise, so a resumed run replays exactly what an
+uninterrupted one would have done: resume needs only the parameters, the Adam
+state and the step counter, all in one checkpoint file written atomically.
+
+Output folder:
+    specs.json          the training spec (published format)
+    train_args.json     the run's settings (seed, epochs, ...) for --resume
+    weights.npz         the model, for load_model / evaluate / visualize
+    checkpoint.npz      parameters + optimiser state + progress, for --resume
+    log.jsonl           one line every record_loss_every steps: that step's loss parts, per-unit KL, capacities
+    frames/             a traversal picture per epoch, for the training GIF
+"""
+import json
+import math
+import os
+import time
+
+import numpy as np
+
+import refnet
+
+from . import datasets
+from .checkpoint import save_model
+from .model import JointVAE
+from .objective import draw_noise, jointvae_backward, jointvae_forward
+from .specs import image_shape, save_spec
+
+
+class Trainer:
+    def __init__(self, spec, out_dir, seed=0, epochs=None, max_steps=None, batch_size=None, lr=None,
+                 device="cpu", checkpoint_every=1000, print_every=500, images=None, log=print):
+        self.spec = dict(spec)
+        if batch_size is not None:
+            self.spec["batch_size"] = int(batch_size)
+        if lr is not None:
+            self.spec["lr"] = [float(lr)]
+        self.epochs = int(epochs if epochs is not None else self.spec.get("epochs", [100])[0])
+        self.max_steps = max_steps
+        self.out_dir, self.seed, self.device = out_dir, int(seed), device
+        self.checkpoint_every, self.print_every = int(checkpoint_every), int(print_every)
+        self.record_every = int(self.spec.get("record_loss_every", 50))
+        self.print = log
+        self.xp = refnet.backend.require_gpu() if device == "gpu" else np
+        self.images = images  # uint8 (N, C, H, W); loaded lazily from spec['dataset'] when None
+        self.model = JointVAE(image_shape(self.spec), self.spec["latent_spec"],
+                              rng=np.random.default_rng([self.seed, 2]))
+        self.optimizer = refnet.Adam(lr=self.spec["lr"][0])
+        self.step = 0                     # training steps completed
+        if device == "gpu":
+            self.model.to("gpu")
+
+    # ------------------------------------------------------------------ state
+
+    def args(self):
+        return {"seed": self.seed, "epochs": self.epochs, "max_steps": self.max_steps,
+                "checkpoint_every": self.checkpoint_every, "print_every": self.print_every}
+
+    def save_checkpoint(self):
+        """checkpoint.npz (atomic) holds everything resume needs; weights.npz is the model alone."""
+        state = {f"param.{k}": v for k, v in self.model.params.items()}
+        state.update({f"adam.{k}": v for k, v in self.optimizer.state_dict().items()})
+        state["step"] = np.array(self.step, dtype=np.int64)
+        refnet.save_npz(os.path.join(self.out_dir, "checkpoint.npz"), state)
+        save_model(self.out_dir, self.model, self.spec)
+
+    def load_checkpoint(self):
+        path = os.path.join(self.out_dir, "checkpoint.npz")
+        state = refnet.load_npz(path)
+        try:
+            params = {k[len("param."):]: v for k, v in state.items() if k.startswith("param.")}
+            self.model.set_params({k: self.xp.asarray(v) for k, v in params.items()})
+            self.optimizer.load_state_dict({k[len("adam."):]: v for k, v in state.items() if k.startswith("adam.")},
+                                           device_like=self.model.params)
+            self.step = int(state["step"])
+        except (KeyError, ValueError) as e:
+            raise ValueError(f"{path}: does not match this run's model ({e})") from None
+        self._truncate_log()
+
+    def _truncate_log(self):
+        """Drop log lines written after the checkpoint (the resumed run writes them again), and a
+        last line off the record_every grid (written where an earlier --steps stopped the run)."""
+        path = os.path.join(self.out_dir, "log.jsonl")
+        if not os.path.exists(path):
+            return
+        with open(path, encoding="utf-8") as f:
+            steps = [(line, json.loads(line)["step"]) for line in f if line.strip()]
+        keep = [line for line, step in steps if step <= self.step and step % self.record_every == 0]
+        tmp = path + ".tmp"
+        with open(tmp, "w", encoding="utf-8") as f:
+            f.writelines(keep)
+        os.replace(tmp, path)
+
+    # ------------------------------------------------------------------ data
+
+    def load_data(self):
+        if self.images is None:
+            self.images, _ = datasets.load_dataset(self.spec["dataset"], "train")
+        if tuple(self.images.shape[1:]) != self.model.image_shape:
+            raise ValueError(f"training images have shape {self.images.shape[1:]}, "
+                             f"the model expects {self.model.image_shape}")
+        if self.device == "gpu":
+            self.images = self.xp.asarray(self.images)  # uint8 on the device once, not per step
+
+    def batches_per_epoch(self):
+        return math.ceil(len(self.images) / self.spec["batch_size"])
+
+    def epoch_order(self, epoch):
+        """Batches of indices for `epoch`: a permutation seeded by (seed, epoch), last batch partial."""
+        order = np.random.default_rng([self.seed, 0, epoch]).permutation(len(self.images))
+        b = self.spec["batch_size"]
+        return [order[i:i + b] for i in range(0, len(order), b)]
+
+    def total_steps(self):
+        total = self.epochs * self.batches_per_epoch()
+        return min(total, self.max_steps) if self.max_steps else total
+
+    # ------------------------------------------------------------------ loop
+
+    def train_step(self, x):
+        """One optimisation step on a float batch x; returns the step's stats (device arrays)."""
+        self.step += 1
+        noise = draw_noise(self.model, len(x), np.random.default_rng([self.seed, 1, self.step]), self.xp)
+        stats, cache = jointvae_forward(self.model, x, noise, self.spec, self.step)
+        grads = jointvae_backward(cache)
+        self.optimizer.step(self.model.params, grads)
+        return stats
+
+    def run(self, on_epoch_end=None):
+        os.makedirs(self.out_dir, exist_ok=True)
+        save_spec(os.path.join(self.out_dir, "specs.json"), self.spec)
+        with open(os.path.join(self.out_dir, "train_args.json"), "w", encoding="utf-8") as f:
+            json.dump(self.args(), f, indent=2)
+        self.load_data()
+        per_epoch, total = self.batches_per_epoch(), self.total_steps()
+        start_step, start_time = self.step, time.perf_counter()
+        log = open(os.path.join(self.out_dir, "log.jsonl"), "a", encoding="utf-8")
+        try:
+            while self.step < total:
+                epoch, first_batch = divmod(self.step, per_epoch)
+                for idx in self.epoch_order(epoch)[first_batch:]:
+                    x = datasets.to_float(self.images[self.xp.asarray(idx)] if self.device == "gpu"
+                                          else self.images[idx], self.xp)
+                    stats = self.train_step(x)
+                    if self.step % self.record_every == 0 or self.step == total:
+                        record = make_record(stats, self.step, epoch, time.perf_counter() - start_time)
+                        log.write(json.dumps(record) + "\n")
+                        log.flush()
+                        if self.step % self.print_every == 0 or self.step == total:
+                            self.print(self._progress_line(record, start_step, start_time, total, per_epoch))
+                    if self.step % self.checkpoint_every == 0 or self.step == total:
+                        self.save_checkpoint()
+                    if self.step == total:
+                        break
+                if self.step % per_epoch == 0 and on_epoch_end is not None:
+                    on_epoch_end(self, self.step // per_epoch)
+        finally:
+            log.close()
+        self.save_checkpoint()
+        return self
+
+    def _progress_line(self, r, start_step, start_time, total, per_epoch):
+        elapsed = time.perf_counter() - start_time
+        rate = (self.step - start_step) / max(elapsed, 1e-9)
+        eta = (total - self.step) / max(rate, 1e-9)
+        return (f"epoch {r['epoch'] + 1}/{self.epochs} step {self.step}/{total} loss {r['loss']:.2f} "
+                f"recon {r['recon']:.2f} kl_cont {r['kl_cont']:.3f} (C {_fmt(r['C_cont'])}) "
+                f"kl_disc {r['kl_disc']:.3f} (C {_fmt(r['C_disc'])}) {rate:.2f} steps/s "
+                f"ETA {_duration(eta)}")
+
+
+def make_record(stats, step, epoch, wall):
+    """The JSONL record of one step: its loss parts, every unit's KL and both capacities (fetched to the host)."""
+    host = {k: refnet.to_numpy(stats[k]) for k in ("loss", "recon", "kl_cont", "kl_disc")}
+    units = stats["kl_cont_units"]
+    return {"step": step, "epoch": epoch, "wall_s": round(wall, 3), **{k: float(v) for k, v in host.items()},
+            "kl_cont_units": refnet.to_numpy(units).tolist() if units is not None else [],
+            "kl_disc_units": [float(refnet.to_numpy(v)) for v in stats["kl_disc_units"]],
+            "C_cont": stats["C_cont"], "C_disc": stats["C_disc"]}
+
+
+def _fmt(c):
+    return "-" if c is None else f"{c:.2f}"
+
+
+def _duration(seconds):
+    seconds = int(seconds)
+    return f"{seconds // 3600}h{seconds % 3600 // 60:02d}m" if seconds >= 3600 else f"{seconds // 60}m{seconds % 60:02d}s"
