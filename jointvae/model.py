@@ -78,7 +78,7 @@ class JointVAE(Container):
         """x (N, C, H, W) -> dist {'cont': (mean, logvar), 'disc': [alpha_i]}, cache."""
         features, c_conv = self.children["img_to_features"].forward(x)
         hidden, c_hidden = self.children["features_to_hidden"].forward(features.reshape(len(x), -1))
-        dist, c_heads = {"cont": None, "disc": []}, {}
+        dist = {"cont": None, "disc": []}
         if self.latent_spec["cont"]:
             mean, _ = self.children["fc_mean"].forward(hidden)
             logvar, _ = self.children["fc_log_var"].forward(hidden)

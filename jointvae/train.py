@@ -76,7 +76,7 @@ def main(argv=None):
     print(f"trained {trainer.step} steps; model in {trainer.out_dir}")
     if not args.no_pictures:
         from .visualize import write_all
-        for path in write_all(trainer.out_dir, model=trainer.model):
+        for path in write_all(trainer.out_dir, model=trainer.model, dataset=trainer.spec.get("dataset")):
             print(f"wrote {path}")
     return 0
 

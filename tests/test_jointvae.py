@@ -6,7 +6,6 @@ import shutil
 import numpy as np
 import pytest
 
-import refnet
 from jointvae import load_model
 from jointvae.checkpoint import ModelFileError
 from jointvae.model import InputError
