@@ -40,3 +40,14 @@ def test_train_evaluate_visualize_smoke(mnist_available, tmp_path, capsys):
 
     assert visualize.main([out, "--out", str(tmp_path / "pics")]) == 0
     assert os.path.exists(tmp_path / "pics" / "traversal_cont.png")
+
+
+REFERENCE = os.path.join(os.path.dirname(__file__), "..", "..", "shared", "reference_models", "mnist")
+
+
+@pytest.mark.skipif(not os.path.isdir(REFERENCE), reason="../shared/reference_models not present")
+def test_published_mnist_weights_give_the_papers_accuracy(mnist_available, capsys):
+    """The paper's 88.7%: published weights, PIL bilinear 28->32, majority label per category."""
+    assert evaluate.main([REFERENCE]) == 0
+    result = json.loads(capsys.readouterr().out)
+    assert result["discrete_accuracy"] == pytest.approx(0.887, abs=0.001)
