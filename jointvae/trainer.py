@@ -109,9 +109,8 @@ class Trainer:
 
     def epoch_order(self, epoch):
         """Batches of indices for `epoch`: a permutation seeded by (seed, epoch), last batch partial."""
-        order = np.random.default_rng([self.seed, 0, epoch]).permutation(len(self.images))
-        b = self.spec["batch_size"]
-        return [order[i:i + b] for i in range(0, len(order), b)]
+        rng = np.random.default_rng([self.seed, 0, epoch])
+        return list(datasets.iterate_batches(len(self.images), self.spec["batch_size"], rng))
 
     def total_steps(self):
         total = self.epochs * self.batches_per_epoch()

@@ -14,15 +14,19 @@ from .backend import to_numpy
 
 
 def save_npz(path, arrays):
-    """Write {name: array} (NumPy or CuPy) to `path` atomically."""
+    """Write {name: array} (NumPy or CuPy) to `path` atomically, creating its folder if needed."""
     path = os.fspath(path)
     folder = os.path.dirname(os.path.abspath(path))
+    os.makedirs(folder, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=folder, prefix=".tmp-", suffix=".npz")
     try:
         with os.fdopen(fd, "wb") as f:
             np.savez(f, **{name: to_numpy(value) for name, value in arrays.items()})
             f.flush()
             os.fsync(f.fileno())
+        umask = os.umask(0)
+        os.umask(umask)
+        os.chmod(tmp, 0o666 & ~umask)  # mkstemp's 0600 would make weights private to their writer
         os.replace(tmp, path)
     except BaseException:
         if os.path.exists(tmp):

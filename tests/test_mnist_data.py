@@ -17,6 +17,8 @@ import numpy as np
 import pytest
 
 from jointvae import mnist
+from jointvae.datasets import iterate_batches
+from refnet.serialization import save_npz
 from jointvae.mnist import (
     MnistChecksumError,
     MnistDataError,
@@ -24,7 +26,6 @@ from jointvae.mnist import (
     convert_mnist_pickle,
     decode_idx,
     encode_idx,
-    iterate_batches,
     load_mnist,
     read_idx_split,
     resize_32,
@@ -183,21 +184,6 @@ def test_all_sources_failing_gives_one_line_error(tmp_path, no_remote_sources):
     assert not (tmp_path / "cache" / "mnist" / "test.npz").exists()
 
 
-def test_failed_write_keeps_the_old_file(tmp_path, monkeypatch):
-    path = tmp_path / "cache.npz"
-    mnist.save_npz_atomically(path, labels=np.arange(3))
-    before = path.read_bytes()
-
-    def savez_that_fails(file, **arrays):
-        file.write(b"partial")
-        raise OSError("disk full")
-    monkeypatch.setattr(np, "savez", savez_that_fails)
-    with pytest.raises(OSError, match="disk full"):
-        mnist.save_npz_atomically(path, labels=np.arange(5))
-    assert path.read_bytes() == before
-    assert os.listdir(tmp_path) == ["cache.npz"]  # no temporary file left behind
-
-
 def test_load_mnist_from_real_idx_files_and_cache(tmp_path, real_mnist, monkeypatch,
                                                   no_remote_sources):
     images, labels = real_mnist["test"]
@@ -236,7 +222,7 @@ def test_cache_with_wrong_content_is_not_trusted(tmp_path, real_mnist, no_remote
     tampered = images.copy()
     tampered[0, 0, 0] ^= 1
     path = mnist.cache_path("test", tmp_path)
-    mnist.save_npz_atomically(path, images=tampered, labels=labels)
+    save_npz(path, {"images": tampered, "labels": labels})
     with pytest.warns(UserWarning, match="SHA-256"):
         with pytest.raises(MnistUnavailableError):
             load_mnist("test", data_dir=tmp_path)
