@@ -68,13 +68,10 @@ def _check_input(layer, x, channels):
         raise ValueError(f"{type(layer).__name__} expects (N, {channels}, H, W), got shape {tuple(x.shape)}")
 
 
-class Conv2d(Layer):
-    """Cross-correlation, torch.nn.Conv2d's semantics and layout.
+class _ConvolutionLayer(Layer):
+    """What Conv2d and ConvTranspose2d share: arguments, PyTorch's initialisation, repr.
 
-    x (N, C_in, H, W) -> y (N, C_out, OH, OW), OH = floor((H + 2p - kh) / s) + 1
-    weight (C_out, C_in, kh, kw), bias (C_out,)
-    forward:  Y = W2 @ cols              W2 (C_out, C_in*kh*kw), cols (C_in*kh*kw, N*OH*OW)
-    backward: dW2 = dY @ cols^T,  dcols = W2^T @ dY,  dx = col2im(dcols),  db = sum dY
+    Subclasses say how their weight is laid out (weight_shape) and do the work.
     """
 
     def __init__(self, in_channels, out_channels, kernel_size, stride=1, padding=0, bias=True,
@@ -83,10 +80,30 @@ class Conv2d(Layer):
         rng = default_rng(rng)
         self.in_channels, self.out_channels = in_channels, out_channels
         self.kernel_size, self.stride, self.padding = _pair(kernel_size), _pair(stride), _pair(padding)
-        shape = (out_channels, in_channels) + self.kernel_size
+        shape = self.weight_shape()
         self.params["weight"] = uniform_init(shape, fan_in(shape), rng, dtype)
         if bias:
             self.params["bias"] = uniform_init((out_channels,), fan_in(shape), rng, dtype)
+
+    def weight_shape(self):
+        raise NotImplementedError
+
+    def __repr__(self):
+        return (f"{type(self).__name__}({self.in_channels}, {self.out_channels}, kernel_size={self.kernel_size}, "
+                f"stride={self.stride}, padding={self.padding})")
+
+
+class Conv2d(_ConvolutionLayer):
+    """Cross-correlation, torch.nn.Conv2d's semantics and layout.
+
+    x (N, C_in, H, W) -> y (N, C_out, OH, OW), OH = floor((H + 2p - kh) / s) + 1
+    weight (C_out, C_in, kh, kw), bias (C_out,)
+    forward:  Y = W2 @ cols              W2 (C_out, C_in*kh*kw), cols (C_in*kh*kw, N*OH*OW)
+    backward: dW2 = dY @ cols^T,  dcols = W2^T @ dY,  dx = col2im(dcols),  db = sum dY
+    """
+
+    def weight_shape(self):
+        return (self.out_channels, self.in_channels) + self.kernel_size
 
     def forward(self, x):
         _check_input(self, x, self.in_channels)
@@ -110,12 +127,8 @@ class Conv2d(Layer):
         dcols = (w.reshape(self.out_channels, -1).T @ dy2).reshape(cols.shape)
         return col2im(dcols, x_shape, self.stride, self.padding), grads
 
-    def __repr__(self):
-        return (f"Conv2d({self.in_channels}, {self.out_channels}, kernel_size={self.kernel_size}, "
-                f"stride={self.stride}, padding={self.padding})")
 
-
-class ConvTranspose2d(Layer):
+class ConvTranspose2d(_ConvolutionLayer):
     """Transposed convolution (the adjoint of Conv2d), torch.nn.ConvTranspose2d's semantics.
 
     x (N, C_in, H, W) -> y (N, C_out, OH, OW), OH = (H - 1) * s - 2p + kh
@@ -124,16 +137,8 @@ class ConvTranspose2d(Layer):
     backward: dcols = im2col(dy),  dX = W2 @ dcols,  dW2 = X @ dcols^T,  db = sum dy
     """
 
-    def __init__(self, in_channels, out_channels, kernel_size, stride=1, padding=0, bias=True,
-                 rng=None, dtype=np.float32):
-        super().__init__()
-        rng = default_rng(rng)
-        self.in_channels, self.out_channels = in_channels, out_channels
-        self.kernel_size, self.stride, self.padding = _pair(kernel_size), _pair(stride), _pair(padding)
-        shape = (in_channels, out_channels) + self.kernel_size
-        self.params["weight"] = uniform_init(shape, fan_in(shape), rng, dtype)
-        if bias:
-            self.params["bias"] = uniform_init((out_channels,), fan_in(shape), rng, dtype)
+    def weight_shape(self):
+        return (self.in_channels, self.out_channels) + self.kernel_size
 
     def output_shape(self, x_shape):
         n, _, h, w = x_shape
@@ -167,7 +172,3 @@ class ConvTranspose2d(Layer):
             grads["bias"] = dy.sum(axis=(0, 2, 3))
         dx = (w2 @ dcols2).reshape(self.in_channels, *x.shape[:1], *x.shape[2:]).transpose(1, 0, 2, 3)
         return dx, grads
-
-    def __repr__(self):
-        return (f"ConvTranspose2d({self.in_channels}, {self.out_channels}, kernel_size={self.kernel_size}, "
-                f"stride={self.stride}, padding={self.padding})")
