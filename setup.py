@@ -15,5 +15,6 @@ setup(
     extras_require={
         "gpu": ["cupy-cuda12x>=13"],
         "test": ["pytest>=7", "hypothesis>=6.80"],
+        "plots": ["matplotlib>=3.5"],   # only for kl_per_unit.png
     },
 )
