@@ -14,6 +14,7 @@ import refnet
 from . import closed_forms
 from .cases import CASES, conv_configs
 from .gradcheck import TOLERANCE, check_gradients
+from .kernel_cases import KERNEL_CASES, KERNEL_MUTANTS
 from .mutation import MUTANTS
 
 PROFILES = {
@@ -68,6 +69,10 @@ def _run(kind, name, strategy, measure, tolerance, hyp_settings, expect_failure=
         failure = None
     except AssertionError as e:
         failure = str(e).splitlines()[0]
+    except Exception as e:  # the check could not run (no C++ compiler...): a FAIL, even for a mutant
+        reason = str(e).splitlines()[0] if str(e) else ""
+        return Outcome(kind, name, worst["examples"], worst["error"], tolerance, False,
+                       f"ERROR {type(e).__name__}: {reason}")
     if expect_failure:
         passed = failure is not None
         detail = f"detected: {failure}" if passed else "NOT detected: the checker could not see this bug"
@@ -145,13 +150,13 @@ def closed_form_outcomes(hyp_settings):
 
 
 def run_all(profile="default", only=None):
-    """Yield an Outcome per check: gradients, adjoint, closed forms, then mutants."""
+    """Yield an Outcome per check: gradients (layers, then kernels on the CPU), adjoint, closed forms, mutants."""
     hyp_settings = hypothesis_settings(profile)
 
     def wanted(name):
         return only is None or only.lower() in name.lower()
 
-    for case in CASES:
+    for case in CASES + KERNEL_CASES:
         if wanted(case.name):
             yield gradient_outcome(case, hyp_settings)
     if wanted("im2col / col2im"):
@@ -159,6 +164,6 @@ def run_all(profile="default", only=None):
     for outcome_fn in (closed_form_outcomes,):
         if wanted("kl_normal") or wanted("kl_categorical") or only is None:
             yield from outcome_fn(hyp_settings)
-    for mutant in MUTANTS:
+    for mutant in MUTANTS + KERNEL_MUTANTS:
         if wanted(mutant.name):
             yield gradient_outcome(mutant, hyp_settings, expect_failure=True)

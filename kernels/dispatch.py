@@ -1,0 +1,128 @@
+"""Where a fused op runs, and how a .cu kernel is launched on the GPU.
+
+Each op in kernels/ has one entry point per direction, for example
+
+    y, cache = kernels.gumbel_softmax(alpha, u, tau)         # forward
+    dalpha = kernels.gumbel_softmax_backward(dy, cache)      # backward
+
+and the forward picks a backend from its arguments (backend="auto"):
+- NumPy arrays: the reference, i.e. the layer library's own functions;
+- CuPy arrays: the CUDA kernel, unless set_use_kernels(False) switched kernels
+  off, in which case the same reference code runs on CuPy (to compare the two);
+- or the backend passed explicitly: "reference", GPU, or kernels.cpu.CPU, which
+  runs the .cu text compiled as C++ on the host (how the tests check the kernels
+  without a GPU).
+The forward puts the backend into its cache, so the backward takes the same path.
+
+A backend has one method,
+
+    launch(source, name, dtype, n_threads, args)
+
+which runs the kernel `{name}_f32` or `{name}_f64` of kernels/{source} as a
+grid-stride loop over n_threads iterations. args are, in the kernel's order,
+arrays of the backend's kind (C-contiguous, of dtype), Python floats (passed as
+the kernel's T) and Python ints (passed as long long).
+"""
+from pathlib import Path
+
+import numpy as np
+
+from refnet import get_array_module
+
+KERNEL_DIR = Path(__file__).parent
+NVRTC_OPTIONS = ("-std=c++14",)        # CuPy's RawModule and the NVRTC test compile with the same options
+SUFFIX = {np.dtype(np.float32): "f32", np.dtype(np.float64): "f64"}
+
+_use_kernels = True
+
+
+def set_use_kernels(flag):
+    """Turn the CUDA kernels on or off for CuPy arrays (off: the reference runs on CuPy). Returns the old value."""
+    global _use_kernels
+    old, _use_kernels = _use_kernels, bool(flag)
+    return old
+
+
+def sources():
+    """The names of every kernels/*.cu file."""
+    return sorted(p.name for p in KERNEL_DIR.glob("*.cu"))
+
+
+def source_text(source):
+    return (KERNEL_DIR / source).read_text()
+
+
+def kernel_name(name, dtype):
+    """'gumbel_softmax_forward', float32 -> 'gumbel_softmax_forward_f32': the extern "C" instantiations."""
+    try:
+        return f"{name}_{SUFFIX[np.dtype(dtype)]}"
+    except KeyError:
+        raise TypeError(f"{name}: the kernels take float32 or float64, not {np.dtype(dtype)}") from None
+
+
+def choose_backend(array, backend="auto"):
+    """None for the reference, else the backend object that runs the kernel (see the module docstring)."""
+    if isinstance(backend, str):
+        if backend == "reference":
+            return None
+        if backend != "auto":
+            raise ValueError(f"backend must be 'auto', 'reference' or a backend object, not {backend!r}")
+        if get_array_module(array) is np or not _use_kernels:
+            return None
+        return GPU
+    return backend
+
+
+def prepare(*arrays, like=None, shape=None):
+    """The inputs of a kernel: (xp, dtype, arrays), every array C-contiguous, of one dtype, on one device.
+
+    A forward passes only its inputs: the dtype is NumPy's promotion of them, what the
+    reference would compute in. A backward passes like=an array its forward cached, whose
+    module and dtype the gradients must take (an upstream gradient may be a Python
+    float), and shape= to broadcast scalars to full arrays: a kernel reads one value per element.
+    """
+    xp = get_array_module(*arrays) if like is None else get_array_module(like)
+    dtype = np.dtype(xp.result_type(*arrays) if like is None else like.dtype)
+    if dtype not in SUFFIX:
+        raise TypeError(f"the kernels take float32 or float64 arrays, not {dtype}")
+    out = []
+    for a in arrays:
+        a = xp.asarray(a, dtype=dtype)
+        out.append(xp.ascontiguousarray(a if shape is None else xp.broadcast_to(a, shape)))
+    return xp, dtype, out
+
+
+def scalar_kind(value):
+    """'real', 'index' or 'array': how a launch argument is passed (T, long long or a pointer)."""
+    if isinstance(value, (float, np.floating)):
+        return "real"
+    if isinstance(value, (int, np.integer)) and not isinstance(value, bool):
+        return "index"
+    return "array"
+
+
+class GpuBackend:
+    """Runs the kernels with CuPy: RawModule compiles each .cu once with NVRTC (CuPy caches it on disk)."""
+
+    threads_per_block = 256
+    max_blocks = 4096       # the grid-stride loop covers any n with a bounded grid
+
+    def __init__(self):
+        self._modules = {}
+
+    def launch(self, source, name, dtype, n_threads, args):
+        import cupy  # here, not at the top: nothing else in kernels/ needs CuPy
+        if source not in self._modules:
+            self._modules[source] = cupy.RawModule(code=source_text(source), options=NVRTC_OPTIONS)
+        function = self._modules[source].get_function(kernel_name(name, dtype))
+        # NumPy scalars, which CuPy passes as the C types T and long long; arrays as they are.
+        as_c_type = {"real": np.dtype(dtype).type, "index": np.int64, "array": lambda a: a}
+        typed = tuple(as_c_type[scalar_kind(a)](a) for a in args)
+        blocks = max(1, min(-(-n_threads // self.threads_per_block), self.max_blocks))
+        function((blocks,), (self.threads_per_block,), typed)
+
+    def __repr__(self):
+        return "GPU"
+
+
+GPU = GpuBackend()

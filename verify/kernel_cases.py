@@ -1,0 +1,141 @@
+"""Gradient checks of the CUDA kernels, run from their own .cu text on the CPU.
+
+Each case runs one kernel's forward and backward through kernels.cpu (the .cu
+file compiled as C++ with kernels/cpu_shim.h, called through ctypes) in float64,
+and hands them to the same checker as cases.py: the kernel's backward must be
+the derivative of the kernel's forward. (That the kernel's forward is the
+reference's forward is tests/test_kernels.py's job.)
+
+KERNEL_MUTANTS are the same cases on a .cu text with one operator changed: the
+checker must fail on each. Without a C++ compiler every case here FAILS with
+that reason (suite._run reports errors as failures, never as passes).
+"""
+import functools
+from functools import partial
+
+import numpy as np
+from hypothesis import strategies as st
+
+import refnet
+from refnet import losses
+
+from .cases import Case, small
+
+
+def kernel_backend(mutation=None):
+    """kernels.cpu.CPU, or for mutation=(file, old, new) a CPU backend on that file with `old` -> `new`."""
+    from kernels import cpu
+    return cpu.CPU if mutation is None else mutant_backend(mutation)
+
+
+@functools.lru_cache(maxsize=None)
+def mutant_backend(mutation):
+    """One backend per mutation, so each mutant compiles once; `old` must occur exactly once in the
+    file, so that a mutant cannot silently become the original kernel when the file changes."""
+    from kernels import cpu
+    from kernels.dispatch import source_text
+    source, old, new = mutation
+    text = source_text(source)
+    if text.count(old) != 1:
+        raise ValueError(f"mutation {old!r} -> {new!r} must match {source} exactly once, "
+                         f"matches {text.count(old)} times")
+    return cpu.CpuBackend(sources={source: text.replace(old, new)})
+
+
+def build_gumbel(cfg, rng, mutation=None):
+    from kernels import gumbel
+    backend, shape = kernel_backend(mutation), (cfg["n"], cfg["k"])
+    u = rng.uniform(0, 1, shape)
+
+    def forward(alpha):
+        return gumbel.gumbel_softmax(alpha, u, cfg["temperature"], backend=backend)
+
+    def backward(dy, cache):
+        return {"alpha": gumbel.gumbel_softmax_backward(dy, cache)}
+
+    alpha = refnet.softmax(rng.normal(0, 2, shape)) + 1e-2  # away from 0, where log(alpha) bends sharply
+    return forward, backward, {"alpha": alpha}
+
+
+def build_normal(cfg, rng, mutation=None):
+    """z and kl stacked into one output (2, N, D), so the probe weighs both paths of the fused backward."""
+    from kernels import normal
+    backend, shape = kernel_backend(mutation), (cfg["n"], cfg["d"])
+    eps = rng.standard_normal(shape)
+
+    def forward(mu, logvar):
+        (z, kl), cache = normal.reparameterize_with_kl(mu, logvar, eps, backend=backend)
+        return np.stack([z, kl]), cache
+
+    def backward(dout, cache):
+        dmu, dlogvar = normal.reparameterize_with_kl_backward(dout[0], dout[1], cache)
+        return {"mu": dmu, "logvar": dlogvar}
+
+    limit = cfg["logvar_range"]
+    return forward, backward, {"mu": rng.normal(0, 2, shape), "logvar": rng.uniform(-limit, limit, shape)}
+
+
+def build_categorical(cfg, rng, mutation=None):
+    from kernels import categorical
+    backend = kernel_backend(mutation)
+
+    def forward(alpha):
+        return categorical.kl_categorical_uniform(alpha, backend=backend)
+
+    def backward(dkl, cache):
+        return {"alpha": categorical.kl_categorical_uniform_backward(dkl, cache)}
+
+    alpha = refnet.softmax(rng.normal(0, 2, (cfg["n"], cfg["k"])))
+    return forward, backward, {"alpha": alpha + 1e-3}  # away from 0: log has no finite difference there
+
+
+def build_bce(cfg, rng, mutation=None):
+    from kernels import bce
+    backend, shape = kernel_backend(mutation), cfg["shape"]
+    target = rng.uniform(0, 1, shape) if not cfg["binary"] else rng.integers(0, 2, shape).astype(np.float64)
+
+    def forward(x):
+        return bce.binary_cross_entropy_with_logits(x, target, cfg["reduction"], backend=backend)
+
+    def backward(dloss, cache):
+        return {"x": bce.binary_cross_entropy_with_logits_backward(dloss, cache)}
+
+    limit = cfg["logit_range"]
+    return forward, backward, {"x": rng.uniform(-limit, limit, shape)}
+
+
+shapes = st.lists(st.integers(1, 4), min_size=1, max_size=3).map(tuple)
+
+# Keyed by the kernel file each case runs.
+CASES_BY_SOURCE = {
+    "gumbel.cu": Case("kernel gumbel.cu: gumbel_softmax",
+                      st.fixed_dictionaries(dict(n=small, k=st.integers(1, 8),
+                                                 temperature=st.sampled_from([0.67, 0.1, 0.5, 2.0]))),
+                      build_gumbel),
+    "normal.cu": Case("kernel normal.cu: reparameterize + kl_normal",
+                      st.fixed_dictionaries(dict(n=small, d=st.integers(1, 6),
+                                                 logvar_range=st.sampled_from([1.0, 5.0, 20.0]))),
+                      build_normal),
+    "categorical.cu": Case("kernel categorical.cu: kl_categorical_uniform",
+                           st.fixed_dictionaries(dict(n=small, k=st.integers(1, 8))), build_categorical),
+    "bce.cu": Case("kernel bce.cu: binary_cross_entropy_with_logits",
+                   st.fixed_dictionaries(dict(shape=shapes, reduction=st.sampled_from(losses.REDUCTIONS),
+                                              binary=st.booleans(), logit_range=st.sampled_from([8.0, 50.0]))),
+                   build_bce),
+}
+KERNEL_CASES = list(CASES_BY_SOURCE.values())
+
+# One changed operator per kernel file, of the kind a hand-written kernel gets wrong: (old, new, what).
+MUTATIONS = {
+    "gumbel.cu": ("dy[base + j] - dot", "dy[base + j] + dot", "backward adds <dy, y> to dy"),
+    "normal.cu": ("(var - T(1))", "(var + T(1))", "dlogvar with exp(logvar) + 1"),
+    "categorical.cu": ("log(alpha[i] + eps) + alpha[i]", "log(alpha[i] + eps) - alpha[i]",
+                       "dalpha with log(alpha) - alpha/alpha"),
+    "bce.cu": ("- x[i] * t[i]", "+ x[i] * t[i]", "forward adds x t"),
+}
+
+KERNEL_MUTANTS = [
+    Case(f"kernel {source} mutant: {what}", CASES_BY_SOURCE[source].strategy,
+         partial(CASES_BY_SOURCE[source].build, mutation=(source, old, new)))
+    for source, (old, new, what) in MUTATIONS.items()
+]
