@@ -118,11 +118,11 @@ def jointvae_backward(cache):
     return grads
 
 
-def draw_noise(model, batch_size, rng, xp=np):
+def draw_noise(model, batch_size, rng, xp=np, dtype=np.float32):
     """The step's randomness: eps ~ N(0, 1) (N, cont), u ~ U(0, 1) (N, K_i); drawn on the host from `rng`."""
     noise = {"eps": None, "u": []}
     if model.latent_spec["cont"]:
-        noise["eps"] = xp.asarray(rng.standard_normal((batch_size, model.latent_spec["cont"]), dtype=np.float32))
+        noise["eps"] = xp.asarray(rng.standard_normal((batch_size, model.latent_spec["cont"]), dtype=dtype))
     for k in model.latent_spec["disc"]:
-        noise["u"].append(xp.asarray(rng.random((batch_size, k), dtype=np.float32)))
+        noise["u"].append(xp.asarray(rng.random((batch_size, k), dtype=dtype)))
     return noise

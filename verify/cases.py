@@ -182,8 +182,7 @@ def build_jointvae_objective(cfg, rng):
                           "cont_capacity": [0.0, 5.0, 100, 30.0], "disc_capacity": [0.0, 5.0, 100, 30.0]})
     model = JointVAE(cfg["image_shape"], spec["latent_spec"], rng=rng, dtype=np.float64)
     x = rng.uniform(0, 1, (cfg["n"],) + cfg["image_shape"])
-    noise = {k: (v.astype(np.float64) if k == "eps" and v is not None else [u.astype(np.float64) for u in v]
-                 if k == "u" else v) for k, v in draw_noise(model, cfg["n"], rng).items()}
+    noise = draw_noise(model, cfg["n"], rng, dtype=np.float64)
 
     def forward(**params):
         model.set_params(params)
