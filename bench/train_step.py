@@ -1,0 +1,347 @@
+"""Time one full JointVAE training step: ours (hand-written backward) next to eager PyTorch, in one run.
+
+    python -m bench.train_step [--device cpu|gpu] [--batch-sizes 64 256] [--steps N] [--warmup N]
+                               [--kernels on|off|both] [--json FILE]
+
+The model is the paper's MNIST JointVAE (jointvae.specs.MNIST_SPEC: 1 x 32 x 32, cont 10, disc [10],
+Adam 5e-4), at training step CAPACITY_STEP so that both capacities are mid-ramp. A step is
+
+    ours   jointvae.trainer.Trainer.train_step: draw_noise (host RNG), jointvae_forward,
+           jointvae_backward, refnet.Adam.step
+    torch  bench.torch_jointvae.TorchTrainer.train_step: zero_grad, forward with torch.randn/rand
+           noise, the same loss, loss.backward(), torch.optim.Adam.step
+
+on one fixed batch already on the device. Before any timing, both run forward and backward once from
+the same weights on the same data and noise: the losses and gradients must agree, or the benchmark
+stops (timing two different computations would say nothing). Then every implementation does
+`--warmup` untimed steps and `--steps` timed ones, taken in turns (ours, torch, ours, ...) so that a
+slow spell of a shared machine falls on all of them alike; each step is timed on its own, between
+two device synchronisations, and reported as median and interquartile range.
+"""
+import argparse
+import datetime
+import json
+import os
+import platform
+import sys
+import time
+from dataclasses import dataclass
+from typing import Callable
+
+import numpy as np
+
+import kernels
+import refnet
+from jointvae import datasets
+from jointvae.objective import draw_noise, jointvae_backward, jointvae_forward
+from jointvae.specs import MNIST_SPEC, validate_spec
+from jointvae.trainer import Trainer
+
+CAPACITY_STEP = 10_000   # the step t at which the capacities are taken: C(t) = 2 of 5 nats
+SEED = 0
+LOSS_RTOL = 1e-4         # agreement needed before timing: float32 sums in a different order
+GRAD_RTOL = 1e-3         # per parameter, |g_ours - g_torch| / |g_torch| in the 2-norm
+KERNEL_SETTINGS = {"on": [True], "off": [False], "both": [True, False]}
+TORCH = "torch (eager)"   # the torch candidate's name in the table
+
+
+@dataclass
+class Candidate:
+    """One implementation to time: `run` does one training step, `sync` waits for the device."""
+    name: str
+    run: Callable[[], object]
+    sync: Callable[[], None]
+    kernels: bool | None = None   # ours on GPU: the kernels switch, set (untimed) before each of its steps
+
+
+# ---------------------------------------------------------------------- set-up
+
+def parse_args(argv=None):
+    p = argparse.ArgumentParser(prog="python -m bench.train_step", description=__doc__.split("\n")[0])
+    p.add_argument("--device", choices=("cpu", "gpu"), default="cpu")
+    p.add_argument("--batch-sizes", type=int, nargs="+", default=[64, 256])
+    p.add_argument("--steps", type=int, default=30, help="timed steps per implementation (default 30)")
+    p.add_argument("--warmup", type=int, default=5, help="untimed steps first (default 5)")
+    p.add_argument("--kernels", choices=tuple(KERNEL_SETTINGS), default="both",
+                   help="GPU: time ours with the fused kernels on, off or both (no effect on CPU)")
+    p.add_argument("--json", metavar="FILE", help="also write the results and the environment here")
+    args = p.parse_args(argv)
+    if args.steps < 1 or args.warmup < 0 or min(args.batch_sizes) < 1:
+        p.error("--steps must be >= 1, --warmup >= 0 and every batch size >= 1")
+    return args
+
+
+def load_torch_bench(device):
+    """-> (bench.torch_jointvae, None), or (None, why the torch column is empty)."""
+    try:
+        from bench import torch_jointvae
+    except ModuleNotFoundError as e:
+        if e.name != "torch" and not (e.name or "").startswith("torch."):
+            raise
+        return None, "torch not installed"
+    if device == "gpu" and not torch_jointvae.torch.cuda.is_available():
+        return None, "torch has no CUDA"
+    torch_jointvae.full_float32()
+    return torch_jointvae, None
+
+
+def device_sync(device):
+    """Our step's synchronisation: wait for every queued CuPy kernel (nothing to wait for on CPU)."""
+    if device == "cpu":
+        return lambda: None
+    cupy = refnet.backend.require_gpu()
+    return lambda: cupy.cuda.Device().synchronize()
+
+
+def make_batch(batch_size, image_shape, seed=SEED):
+    """A fixed host batch (N, C, H, W) float32 in [0, 1], made as training makes it: uint8 / 255."""
+    images = np.random.default_rng([seed, 3]).integers(0, 256, (batch_size, *image_shape), dtype=np.uint8)
+    return datasets.to_float(images)
+
+
+# ---------------------------------------------------------------------- the same computation?
+
+def count_kernel_launches(fn):
+    """Run fn() and return how many fused kernels (kernels/*.cu) it launched on the GPU (0 on NumPy arrays)."""
+    calls = 0
+    launch = kernels.GPU.launch
+
+    def counting_launch(*args, **kwargs):
+        nonlocal calls
+        calls += 1
+        return launch(*args, **kwargs)
+
+    kernels.GPU.launch = counting_launch    # an instance attribute, shadowing the method
+    try:
+        fn()
+    finally:
+        del kernels.GPU.launch
+    return calls
+
+
+def report_kernel_use(candidate):
+    """Print how many fused kernels one step of `candidate` (ours, kernels on) launches: one extra, untimed step."""
+    kernels.set_use_kernels(True)
+    launches = count_kernel_launches(candidate.run)
+    print(f"fused-kernel launches per step, {candidate.name}: {launches}"
+          + ("  (the step does not call kernels/: on and off time the same code)" if not launches else ""))
+
+
+def check_agreement(trainer, tj, net, x, x_torch):
+    """One forward and backward of both from the same weights, data and noise -> the differences.
+
+    Ours is called through the very functions Trainer.train_step calls; no optimiser step is taken.
+    """
+    model, spec, step = trainer.model, trainer.spec, CAPACITY_STEP
+    noise = draw_noise(model, len(x), np.random.default_rng([SEED, 4]), trainer.xp)
+    stats, cache = jointvae_forward(model, x, noise, spec, step)
+    ours = {"loss": float(stats["objective"]), "grads": jointvae_backward(cache)}
+    torch_loss, torch_grads = tj.loss_and_grads(net, x_torch, tj.noise_to_torch(noise, x_torch.device), spec, step)
+    grad_diffs = {}
+    for name, g in torch_grads.items():
+        g = g.detach().cpu().numpy()
+        grad_diffs[name] = float(np.linalg.norm(refnet.to_numpy(ours["grads"][name]) - g) / np.linalg.norm(g))
+    worst = max(grad_diffs, key=grad_diffs.get)
+    return {"loss_ours": ours["loss"], "loss_torch": torch_loss,
+            "loss_rel_diff": abs(ours["loss"] - torch_loss) / abs(torch_loss),
+            "grad_worst_rel_diff": grad_diffs[worst], "grad_worst_param": worst}
+
+
+def agreement_line(batch_size, label, a):
+    return (f"agreement, batch {batch_size}, {label} vs torch: loss {a['loss_ours']:.6f} vs {a['loss_torch']:.6f}, "
+            f"rel diff {a['loss_rel_diff']:.1e}; gradients worst rel diff {a['grad_worst_rel_diff']:.1e} "
+            f"({a['grad_worst_param']})")
+
+
+# ---------------------------------------------------------------------- timing
+
+def time_candidates(candidates, warmup, steps):
+    """Every candidate steps in turn; -> {name: (steps,) milliseconds of each timed step}."""
+    times = {c.name: [] for c in candidates}
+    for i in range(warmup + steps):
+        for c in candidates:
+            if c.kernels is not None:
+                kernels.set_use_kernels(c.kernels)
+            c.sync()
+            start = time.perf_counter()
+            c.run()
+            c.sync()
+            if i >= warmup:
+                times[c.name].append((time.perf_counter() - start) * 1e3)
+    return {name: np.array(t) for name, t in times.items()}
+
+
+def summarize(ms):
+    """(steps,) milliseconds -> median, quartiles and interquartile range."""
+    q1, median, q3 = np.percentile(ms, [25, 50, 75])
+    return {"median_ms": float(median), "q1_ms": float(q1), "q3_ms": float(q3), "iqr_ms": float(q3 - q1)}
+
+
+def our_label(device, use_kernels):
+    return "ours (NumPy)" if device == "cpu" else f"ours (CuPy, kernels {'on' if use_kernels else 'off'})"
+
+
+def make_ours(device, spec, batch_size):
+    """Our Trainer at step CAPACITY_STEP - 1 (its next step is CAPACITY_STEP) and the fixed host batch."""
+    trainer = Trainer(spec, out_dir=None, seed=SEED, batch_size=batch_size, device=device)  # writes nothing:
+    trainer.step = CAPACITY_STEP - 1                                                      # only train_step is used
+    return trainer, make_batch(batch_size, trainer.model.image_shape)
+
+
+def make_torch(tj, device, model, spec, host):
+    """torch's trainer holding a copy of `model`'s weights, the batch as a tensor, and torch's sync."""
+    torch_device = "cuda" if device == "gpu" else "cpu"
+    net = tj.from_refnet(model, torch_device)
+    trainer = tj.TorchTrainer(net, spec, step=CAPACITY_STEP - 1)
+    sync = tj.torch.cuda.synchronize if device == "gpu" else (lambda: None)
+    return trainer, tj.torch.from_numpy(host).to(torch_device), sync
+
+
+def require_agreement(trainer, tj, torch_trainer, x, x_torch, candidate):
+    """Check ours (in the candidate's kernels setting) against torch; print; stop the run if they differ."""
+    if candidate.kernels is not None:
+        kernels.set_use_kernels(candidate.kernels)
+    a = check_agreement(trainer, tj, torch_trainer.net, x, x_torch)
+    print(agreement_line(len(x), candidate.name, a))
+    if a["loss_rel_diff"] > LOSS_RTOL or a["grad_worst_rel_diff"] > GRAD_RTOL:
+        sys.exit(f"bench.train_step: {candidate.name} and torch disagree (loss rtol {LOSS_RTOL}, gradient rtol "
+                 f"{GRAD_RTOL}): they do not compute the same thing, so there is nothing to compare")
+    return {"batch_size": len(x), "implementation": candidate.name, **a}
+
+
+def result_rows(batch_size, candidates, times, torch_why):
+    """One row per candidate: summary, every timing, and for ours the ratio torch median / our median."""
+    torch_median = summarize(times[TORCH])["median_ms"] if TORCH in times else None
+    rows = []
+    for c in candidates:
+        row = {"batch_size": batch_size, "implementation": c.name, "kernels": c.kernels,
+               **summarize(times[c.name]), "times_ms": times[c.name].round(4).tolist()}
+        if c.name != TORCH:
+            row["torch_over_ours"] = torch_median / row["median_ms"] if torch_median is not None else None
+        rows.append(row)
+    if torch_median is None:
+        rows.append({"batch_size": batch_size, "implementation": "torch", "unavailable": torch_why})
+    return rows
+
+
+def bench_batch(args, spec, batch_size, tj, torch_why):
+    """Check and time every implementation at one batch size -> (result rows, agreement records)."""
+    trainer, host = make_ours(args.device, spec, batch_size)
+    x = trainer.xp.asarray(host)                                            # (N, 1, 32, 32) on the device
+    settings = [None] if args.device == "cpu" else KERNEL_SETTINGS[args.kernels]
+    sync = device_sync(args.device)
+    candidates = [Candidate(our_label(args.device, k), lambda: trainer.train_step(x), sync, kernels=k)
+                  for k in settings]
+    for c in candidates:
+        if c.kernels:
+            report_kernel_use(c)
+    agreements = []
+    if tj is not None:
+        torch_trainer, x_torch, torch_sync = make_torch(tj, args.device, trainer.model, spec, host)
+        agreements = [require_agreement(trainer, tj, torch_trainer, x, x_torch, c) for c in candidates]
+        candidates.append(Candidate(TORCH, lambda: torch_trainer.train_step(x_torch), torch_sync))
+    times = time_candidates(candidates, args.warmup, args.steps)
+    return result_rows(batch_size, candidates, times, torch_why), agreements
+
+
+# ---------------------------------------------------------------------- reporting
+
+def print_table(rows):
+    print(f"{'batch':>5}  {'implementation':<28} {'median ms':>10} {'IQR ms':>8}  {'q1 - q3 ms':<21} {'torch/ours':>10}")
+    for r in rows:
+        if "unavailable" in r:
+            print(f"{r['batch_size']:>5}  {r['implementation']:<28} {r['unavailable']}")
+            continue
+        ratio = r.get("torch_over_ours")
+        ratio = f"{ratio:10.2f}" if ratio is not None else f"{'':>10}"
+        quartiles = f"{r['q1_ms']:.2f} - {r['q3_ms']:.2f}"
+        print(f"{r['batch_size']:>5}  {r['implementation']:<28} {r['median_ms']:10.2f} {r['iqr_ms']:8.2f}  "
+              f"{quartiles:<21} {ratio}")
+    print("torch/ours = torch median / our median in this run: > 1 means our step is faster.")
+
+
+def cpu_model():
+    """The CPU's model name from /proc/cpuinfo (Linux), else what platform knows."""
+    try:
+        with open("/proc/cpuinfo", encoding="utf-8") as f:
+            for line in f:
+                if line.startswith("model name"):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
+def blas_name():
+    try:
+        return np.show_config(mode="dicts")["Build Dependencies"]["blas"]["name"]
+    except Exception:   # an older or unusual NumPy build: the name is a nicety
+        return None
+
+
+def environment(device, tj):
+    """What the numbers depend on: hardware, versions, thread settings, date."""
+    torch = tj.torch if tj is not None else None
+    cupy = refnet.backend.require_gpu() if device == "gpu" else None
+    gpu_name = cupy.cuda.runtime.getDeviceProperties(0)["name"] if cupy is not None else None
+    return {"date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+            "device": device,
+            "device_name": gpu_name.decode() if isinstance(gpu_name, bytes) else (gpu_name or cpu_model()),
+            "cpu": cpu_model(), "cpu_count": os.cpu_count(),
+            "versions": {"python": platform.python_version(), "numpy": np.__version__,
+                         "cupy": cupy.__version__ if cupy is not None else None,
+                         "torch": torch.__version__ if torch is not None else None},
+            "blas": blas_name(),
+            "threads": {"OPENBLAS_NUM_THREADS": os.environ.get("OPENBLAS_NUM_THREADS"),
+                        "OMP_NUM_THREADS": os.environ.get("OMP_NUM_THREADS"),
+                        "torch_num_threads": torch.get_num_threads() if torch is not None else None},
+            "torch_tf32": False if torch is not None and device == "gpu" else None}
+
+
+def print_environment(env):
+    v, t = env["versions"], env["threads"]
+    print(f"{env['device']}: {env['device_name']}; numpy {v['numpy']} ({env['blas']}), cupy {v['cupy']}, "
+          f"torch {v['torch']}; OPENBLAS_NUM_THREADS={t['OPENBLAS_NUM_THREADS']} "
+          f"OMP_NUM_THREADS={t['OMP_NUM_THREADS']} torch threads {t['torch_num_threads']}")
+
+
+def main(argv=None):
+    args = parse_args(argv)
+    try:
+        device_sync(args.device)          # fails early, in one line, without CuPy or a GPU
+    except RuntimeError as e:
+        sys.exit(f"bench.train_step: {e}")
+    tj, torch_why = load_torch_bench(args.device)
+    env = environment(args.device, tj)
+    print_environment(env)
+    if args.device == "cpu":
+        print("note: --kernels has no effect on CPU: NumPy arrays always take the reference path "
+              "(the fused kernels run only on CuPy arrays)")
+    if tj is None:
+        print(f"note: {torch_why}: timing ours only")
+    spec = validate_spec(MNIST_SPEC)
+    old_setting = kernels.set_use_kernels(True)
+    rows, agreements = [], []
+    try:
+        for batch_size in args.batch_sizes:
+            r, a = bench_batch(args, spec, batch_size, tj, torch_why)
+            rows += r
+            agreements += a
+    finally:
+        kernels.set_use_kernels(old_setting)
+    print(f"\nms per training step, median and interquartile range of {args.steps} timed steps "
+          f"after {args.warmup} warm-up steps (capacities at step {CAPACITY_STEP})")
+    print_table(rows)
+    if args.json:
+        result = {**env, "spec": "jointvae.specs.MNIST_SPEC", "capacity_step": CAPACITY_STEP,
+                  "batch_sizes": args.batch_sizes, "steps": args.steps, "warmup": args.warmup,
+                  "kernels": args.kernels if args.device == "gpu" else None,
+                  "agreement": agreements, "results": rows}
+        with open(args.json, "w", encoding="utf-8") as f:
+            json.dump(result, f, indent=2)
+            f.write("\n")
+        print(f"wrote {args.json}")
+
+
+if __name__ == "__main__":
+    main()
