@@ -26,12 +26,10 @@ def encode_dataset(model, images_uint8, batch_size=500):
     for start in range(0, len(images_uint8), batch_size):
         x = datasets.to_float(images_uint8[start:start + batch_size])
         dist = model.encode(x)
-        z, _ = model.sample_forward(dist)
-        x_hat, _ = model.decode_forward(z)
+        x_hat, _ = model.decode_forward(model.eval_code(dist))
         per_pixel, _ = refnet.binary_cross_entropy(x_hat, x, reduction="none")
         recon.append(per_pixel.reshape(len(x), -1).sum(axis=1))
-        kls, _ = kl_terms(dist)
-        units = _units(kls)
+        units = _units(kl_terms(dist))
         kl_sums = units * len(x) if kl_sums is None else kl_sums + units * len(x)
         if dist["disc"]:
             alphas.append(dist["disc"][0])

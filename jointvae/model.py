@@ -15,6 +15,7 @@ A latent distribution is a dict {'cont': (mean, logvar) or None, 'disc': [alpha_
 """
 import numpy as np
 
+import kernels
 import refnet
 from refnet import Container, Conv2d, ConvTranspose2d, Linear, ReLU, Sequential, Sigmoid
 
@@ -109,44 +110,52 @@ class JointVAE(Container):
         grads.update({f"img_to_features.{k}": v for k, v in g.items()})
         return grads
 
-    # ------------------------------------------------------------------ sampling
+    # ------------------------------------------------------------------ latent codes
 
-    def sample_forward(self, dist, noise=None):
-        """dist -> decoder input z (N, cont + sum K), cache.
+    def latent_forward(self, dist, noise):
+        """Training mode: sample the decoder input from dist with the given noise, and each KL to its prior.
 
-        With noise {'eps': (N, cont), 'u': [(N, K_i), ...]}: the training-mode
-        reparameterised and Gumbel-softmax samples. With noise=None: eval mode,
-        z = [mean, one-hot argmax alpha_1, ...].
+        noise {'eps': (N, cont), 'u': [(N, K_i), ...]} ->
+            z (N, cont + sum K): [mean + exp(logvar / 2) eps, gumbel_softmax(alpha_1, u_1), ...]
+            kl {'cont': (N, cont) per unit, 'disc': [(N,) per row, ...]}
+            cache
+        The ops come from kernels/: fused CUDA kernels on CuPy arrays, the NumPy
+        reference (jointvae.latent, refnet.kl) on NumPy arrays.
         """
-        xp = refnet.get_array_module(*(dist["disc"] or [dist["cont"][0]]))
-        parts, caches = [], {"disc": []}
+        parts, kl, caches = [], {"cont": None, "disc": []}, {"cont": None, "disc": []}
         if dist["cont"] is not None:
-            mean, logvar = dist["cont"]
-            if noise is None:
-                parts.append(mean)
-            else:
-                z, caches["cont"] = latent.reparameterize_normal(mean, logvar, noise["eps"])
-                parts.append(z)
-        for i, alpha in enumerate(dist["disc"]):
-            if noise is None:
-                parts.append(latent.one_hot_argmax(alpha))
-            else:
-                y, c = latent.gumbel_softmax(alpha, noise["u"][i], self.temperature)
-                parts.append(y)
-                caches["disc"].append(c)
-        return xp.concatenate(parts, axis=1), caches
+            (z, kl["cont"]), caches["cont"] = kernels.reparameterize_with_kl(*dist["cont"], noise["eps"])
+            parts.append(z)
+        for alpha, u in zip(dist["disc"], noise["u"]):
+            y, sample_cache = kernels.gumbel_softmax(alpha, u, self.temperature)
+            kl_rows, kl_cache = kernels.kl_categorical_uniform(alpha)
+            parts.append(y)
+            kl["disc"].append(kl_rows)
+            caches["disc"].append((sample_cache, kl_cache))
+        return refnet.get_array_module(parts[0]).concatenate(parts, axis=1), kl, caches
 
-    def sample_backward(self, dz, cache):
-        """dz (N, latent_dim) -> ddist with the shape of dist (training mode only)."""
+    def latent_backward(self, dz, dkl, cache):
+        """dz (N, latent_dim), dkl {'cont': (N, cont), 'disc': [(N,), ...]} -> ddist with the shape of dist.
+
+        Each latent reaches the loss twice, through its sample and through its KL;
+        the two gradients add.
+        """
         ddist, start = {"cont": None, "disc": []}, 0
         cont = self.latent_spec["cont"]
         if cont:
-            ddist["cont"] = latent.reparameterize_normal_backward(dz[:, :cont], cache["cont"])
+            ddist["cont"] = kernels.reparameterize_with_kl_backward(dz[:, :cont], dkl["cont"], cache["cont"])
             start = cont
-        for k, c in zip(self.latent_spec["disc"], cache["disc"]):
-            ddist["disc"].append(latent.gumbel_softmax_backward(dz[:, start:start + k], c))
+        for k, dkl_rows, (sample_cache, kl_cache) in zip(self.latent_spec["disc"], dkl["disc"], cache["disc"]):
+            ddist["disc"].append(kernels.gumbel_softmax_backward(dz[:, start:start + k], sample_cache) +
+                                 kernels.kl_categorical_uniform_backward(dkl_rows, kl_cache))
             start += k
         return ddist
+
+    def eval_code(self, dist):
+        """Eval mode: z = [mean, one-hot argmax alpha_1, ...], no noise."""
+        parts = [dist["cont"][0]] if dist["cont"] is not None else []
+        parts += [latent.one_hot_argmax(alpha) for alpha in dist["disc"]]
+        return refnet.get_array_module(parts[0]).concatenate(parts, axis=1)
 
     # ------------------------------------------------------------------ decoder
 
@@ -195,5 +204,4 @@ class JointVAE(Container):
 
     def reconstruct(self, x):
         """Eval-mode reconstruction: decode([mean, one-hot argmax]) of encode(x)."""
-        z, _ = self.sample_forward(self.encode(x))
-        return self.decode(z)
+        return self.decode(self.eval_code(self.encode(x)))

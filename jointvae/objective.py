@@ -12,6 +12,7 @@ The optimiser sees loss / num_pixels (the paper's normalisation).
 """
 import numpy as np
 
+import kernels
 import refnet
 
 from .latent import log_uniform_entropy_bound
@@ -35,42 +36,16 @@ def current_capacities(spec, step):
 
 
 def kl_terms(dist):
-    """Per-unit KL of a latent distribution, averaged over the batch, and caches for the backward.
+    """Per-unit KL of a latent distribution, averaged over the batch (for evaluation).
 
-    -> {'cont': (cont,) per-unit KL or None, 'disc': [scalar per discrete latent]}, caches
+    -> {'cont': (cont,) per-unit KL or None, 'disc': [scalar per discrete latent]}
     """
-    kls, caches = {"cont": None, "disc": []}, {"disc": []}
+    kls = {"cont": None, "disc": []}
     if dist["cont"] is not None:
-        per_element, caches["cont"] = refnet.kl_normal(*dist["cont"])
-        kls["cont"] = per_element.mean(axis=0)
+        kls["cont"] = refnet.kl_normal(*dist["cont"])[0].mean(axis=0)
     for alpha in dist["disc"]:
-        per_row, c = refnet.kl_categorical_uniform(alpha)
-        kls["disc"].append(per_row.mean())
-        caches["disc"].append(c)
-    return kls, caches
-
-
-def kl_terms_backward(dkl_cont, dkl_disc, dist, caches):
-    """d(objective)/dKL_cont and /dKL_disc (scalars) -> ddist with the shape of dist."""
-    ddist = {"cont": None, "disc": []}
-    if dist["cont"] is not None:
-        mean, _ = dist["cont"]
-        xp = refnet.get_array_module(mean)
-        dper_element = xp.full(mean.shape, dkl_cont / len(mean), dtype=mean.dtype)
-        ddist["cont"] = refnet.kl_normal_backward(dper_element, caches["cont"])
-    for alpha, c in zip(dist["disc"], caches["disc"]):
-        xp = refnet.get_array_module(alpha)
-        ddist["disc"].append(refnet.kl_categorical_uniform_backward(
-            xp.full(alpha.shape[:1], dkl_disc / len(alpha), dtype=alpha.dtype), c))
-    return ddist
-
-
-def _add(a, b):
-    """Sum two ddist structures (either may have None parts)."""
-    cont = None
-    if a["cont"] is not None:
-        cont = tuple(x + y for x, y in zip(a["cont"], b["cont"])) if b["cont"] is not None else a["cont"]
-    return {"cont": cont, "disc": [x + y for x, y in zip(a["disc"], b["disc"])]}
+        kls["disc"].append(kernels.kl_categorical_uniform(alpha)[0].mean())
+    return kls
 
 
 def jointvae_forward(model, x, noise, spec, step):
@@ -81,11 +56,12 @@ def jointvae_forward(model, x, noise, spec, step):
     device (fetched to the host only when logged); 'objective' is what is minimised.
     """
     dist, enc_cache = model.encode_forward(x)
-    z, sample_cache = model.sample_forward(dist, noise)
+    z, kl, latent_cache = model.latent_forward(dist, noise)
     x_hat, dec_cache = model.decode_forward(z)
 
     recon, recon_cache = refnet.binary_cross_entropy(x_hat, x, reduction="batchmean")
-    kls, kl_caches = kl_terms(dist)
+    kls = {"cont": kl["cont"].mean(axis=0) if kl["cont"] is not None else None,   # per unit, batch mean
+           "disc": [rows.mean() for rows in kl["disc"]]}
     caps = current_capacities(spec, step)
     xp = refnet.get_array_module(x)
     zero = xp.zeros((), dtype=x.dtype)
@@ -102,19 +78,21 @@ def jointvae_forward(model, x, noise, spec, step):
              "kl_cont_units": kls["cont"], "kl_disc_units": kls["disc"],
              "C_cont": caps["cont"][0] if caps["cont"] else None,
              "C_disc": caps["disc"][0] if caps["disc"] else None}
-    cache = (model, dist, enc_cache, sample_cache, dec_cache, recon_cache, kl_caches, caps, sign, scale)
+    cache = (model, x, enc_cache, latent_cache, dec_cache, recon_cache, caps, sign, scale)
     return stats, cache
 
 
 def jointvae_backward(cache):
     """d(objective)/d(every parameter), keyed like model.params."""
-    model, dist, enc_cache, sample_cache, dec_cache, recon_cache, kl_caches, caps, sign, scale = cache
-    dkl = {part: scale * caps[part][1] * sign[part] if part in sign else 0.0 for part in ("cont", "disc")}
+    model, x, enc_cache, latent_cache, dec_cache, recon_cache, caps, sign, scale = cache
+    xp, n = refnet.get_array_module(x), len(x)
+    # d(objective)/dKL, then down to every example's KL: each is averaged over the batch.
+    dkl_total = {part: scale * caps[part][1] * sign[part] if part in sign else 0.0 for part in ("cont", "disc")}
+    dkl = {"cont": xp.full((n, model.latent_spec["cont"]), dkl_total["cont"] / n, dtype=x.dtype),
+           "disc": [xp.full((n,), dkl_total["disc"] / n, dtype=x.dtype) for _ in model.latent_spec["disc"]]}
     dx_hat = refnet.binary_cross_entropy_backward(scale, recon_cache)
     dz, grads = model.decode_backward(dx_hat, dec_cache)
-    ddist = _add(model.sample_backward(dz, sample_cache),
-                 kl_terms_backward(dkl["cont"], dkl["disc"], dist, kl_caches))
-    grads.update(model.encode_backward(ddist, enc_cache))
+    grads.update(model.encode_backward(model.latent_backward(dz, dkl, latent_cache), enc_cache))
     return grads
 
 
