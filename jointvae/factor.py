@@ -77,8 +77,7 @@ def tc_backward(dtc, cache):
     dlogits = xp.zeros_like(logits)
     dlogits[:, REAL] = dtc / len(logits)
     dlogits[:, PERMUTED] = -dtc / len(logits)
-    dz, _ = discriminator.backward(dlogits, d_cache)
-    return dz
+    return discriminator.backward_input(dlogits, d_cache)   # no matmuls for D's weight gradients
 
 
 def discriminator_forward(tc_cache, z_permuted):

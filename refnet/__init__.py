@@ -9,7 +9,8 @@ and runs unchanged on NumPy or CuPy arrays: `xp` comes from the data.
 """
 from .activations import LeakyReLU, ReLU, Sigmoid, Softmax, sigmoid, softmax, softmax_backward
 from .backend import get_array_module, gpu_available, params_to, to_device, to_numpy
-from .conv import Conv2d, ConvTranspose2d, col2im, conv_output_size, conv_transpose_output_size, im2col
+from .conv import (Conv2d, ConvTranspose2d, batch_first, batch_last, col2im, conv_output_size,
+                   conv_transpose_output_size, im2col)
 from .kl import kl_categorical_uniform, kl_categorical_uniform_backward, kl_normal, kl_normal_backward
 from .layer import Container, Layer, Sequential
 from .linear import Linear

@@ -2,6 +2,9 @@
 
     y, cache = layer.forward(x)           # cache: whatever backward needs
     dx, grads = layer.backward(dy, cache) # grads: same keys as layer.params
+    dx = layer.backward_input(dy, cache)  # dx only, for a layer whose parameters are not trained
+                                          # by this loss (FactorVAE's TC term reaches the encoder
+                                          # through the discriminator without training it)
 
 A layer never keeps a cache on itself, so the same layer may run forward
 several times before any backward (the FactorVAE discriminator sees real and
@@ -21,6 +24,11 @@ class Layer:
 
     def backward(self, dy, cache):
         raise NotImplementedError
+
+    def backward_input(self, dy, cache):
+        """dx alone. Layers whose parameter gradients cost a matmul override this to skip it."""
+        dx, _ = self.backward(dy, cache)
+        return dx
 
     def set_params(self, new_params, strict=True):
         """Replace parameter arrays by name, checking names and shapes.
@@ -128,3 +136,8 @@ class Sequential(Container):
             for name, g in layer_grads.items():
                 grads[f"{child_name}.{name}"] = g
         return dy, grads
+
+    def backward_input(self, dy, cache):
+        for layer, layer_cache in zip(reversed(self.children.values()), reversed(cache)):
+            dy = layer.backward_input(dy, layer_cache)
+        return dy

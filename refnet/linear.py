@@ -25,7 +25,7 @@ class Linear(Layer):
             raise ValueError(f"Linear expects last axis {self.in_features}, got input shape {x.shape}")
         y = x @ self.params["weight"].T
         if "bias" in self.params:
-            y = y + self.params["bias"]
+            y += self.params["bias"]        # y is ours: add in place
         return y, x
 
     def backward(self, dy, cache):
@@ -35,8 +35,10 @@ class Linear(Layer):
         grads = {"weight": dy2.T @ x2}
         if "bias" in self.params:
             grads["bias"] = dy2.sum(axis=0)
-        dx = dy @ self.params["weight"]
-        return dx, grads
+        return self.backward_input(dy, cache), grads
+
+    def backward_input(self, dy, cache):
+        return dy @ self.params["weight"]
 
     def __repr__(self):
         return f"Linear({self.in_features}, {self.out_features}, bias={'bias' in self.params})"

@@ -30,6 +30,7 @@ def test_layers_are_reentrant_and_leave_inputs_alone():
         _, fresh = layer.forward(x1)
         dx_fresh, g_fresh = layer.backward(dy, fresh)
         np.testing.assert_array_equal(dx1, dx_fresh)
+        np.testing.assert_array_equal(layer.backward_input(dy, c1), dx1)
         for k in g1:
             np.testing.assert_array_equal(g1[k], g_fresh[k])
         assert set(g1) == set(layer.params)
@@ -37,6 +38,38 @@ def test_layers_are_reentrant_and_leave_inputs_alone():
         np.testing.assert_array_equal(x1, x1_copy)
         assert dx1.shape == x1.shape and dx1.dtype == np.float32, type(layer).__name__
         assert not vars(layer).get("cache"), "no cache kept on the layer"
+
+
+@pytest.mark.parametrize("make", [lambda rng: refnet.Conv2d(3, 4, 4, 2, 1, rng=rng),
+                                  lambda rng: refnet.ConvTranspose2d(3, 4, 4, 2, 1, rng=rng)])
+def test_convolutions_give_the_same_numbers_for_any_input_memory_layout(make):
+    """Outputs are batch-last memory behind NCHW views (refnet.conv): what the caller passes in,
+    NCHW-contiguous, batch-last or strided, must not change a single value."""
+    rng = np.random.default_rng(1)
+    layer = make(rng)
+    x = rng.standard_normal((5, 3, 6, 6)).astype(np.float32)
+    dy = None
+    results = []
+    for x_in in (x, refnet.batch_first(refnet.batch_last(x)), np.asfortranarray(x)):
+        y, cache = layer.forward(x_in)
+        if dy is None:
+            dy = rng.standard_normal(y.shape).astype(np.float32)
+        dx, grads = layer.backward(np.asfortranarray(dy), cache)
+        results.append((y, dx, grads))
+    for y, dx, grads in results[1:]:
+        np.testing.assert_array_equal(y, results[0][0])
+        np.testing.assert_array_equal(dx, results[0][1])
+        for k in grads:
+            np.testing.assert_array_equal(grads[k], results[0][2][k])
+
+
+def test_sequential_backward_input_is_backward_without_the_weight_grads():
+    rng = np.random.default_rng(2)
+    net = refnet.Sequential(refnet.Linear(5, 7, rng=rng), refnet.LeakyReLU(0.2), refnet.Linear(7, 2, rng=rng))
+    x = rng.standard_normal((4, 5)).astype(np.float32)
+    y, cache = net.forward(x)
+    dy = rng.standard_normal(y.shape).astype(np.float32)
+    np.testing.assert_array_equal(net.backward_input(dy, cache), net.backward(dy, cache)[0])
 
 
 def test_sequential_names_like_a_pytorch_state_dict():
