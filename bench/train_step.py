@@ -343,6 +343,7 @@ def print_environment(env):
 
 def main(argv=None):
     args = parse_args(argv)
+    refnet.retain_freed_memory()   # as the training command does; torch, in this process, gets it too
     try:
         device_sync(args.device)          # fails early, in one line, without CuPy or a GPU
     except RuntimeError as e:

@@ -2,24 +2,51 @@
 
 Images stay uint8 in memory (a quarter of float32) and become float32 in
 [0, 1] one batch at a time, on the batch's device.
+
+    images, labels = load_dataset("fashion-mnist", "test")    # uint8 (10000, 1, 32, 32), int64 (10000,)
+    images, _ = load_dataset("folder", root="photos/", size=64, channels=3)   # no labels: None
+    images, labels = load_for_spec(spec, "train")              # what a training spec names
 """
 from typing import Iterator
 
 import numpy as np
 
-DATASETS = ("mnist", "dsprites")
+from .specs import dataset_name, image_shape
+
+DATASETS = ("mnist", "fashion-mnist", "dsprites")   # loaded by name alone
+FOLDER_DATASETS = ("folder", "chairs", "celeba")    # images from a folder: need its path (root=)
 
 
 def load_dataset(name, split="train", **kwargs):
-    """-> (images uint8 (N, C, H, W), labels int64 (N,)) for a known dataset name."""
-    if name == "mnist":
+    """-> (images uint8 (N, C, H, W), labels int64 (N,) or None) for a known dataset name.
+
+    kwargs go to the loader: data_dir / idx_dir for the MNIST-like sets, root, size
+    and channels (and data_dir) for the folder sets, which have no split and no labels.
+    """
+    name = dataset_name(name)
+    if name in ("mnist", "fashion-mnist"):   # 28x28 digits or clothes, resized to 32x32 as published
         from .mnist import load_mnist, resize_32
-        images, labels = load_mnist(split, **kwargs)
+        from .fashion_mnist import load_fashion_mnist
+        images, labels = (load_mnist if name == "mnist" else load_fashion_mnist)(split, **kwargs)
         return to_uint8(resize_32(images)), np.asarray(labels, dtype=np.int64)
     if name == "dsprites":  # one set, no split: a DSprites renders uint8 (737280, 1, 64, 64) on demand
         from .dsprites import load_dsprites
         return load_dsprites(**kwargs)   # labels: the shape class of each image
-    raise ValueError(f"unknown dataset {name!r}: expected one of {DATASETS}")
+    if name in FOLDER_DATASETS:
+        if kwargs.get("root") is None:
+            raise ValueError(f"{name} images come from a folder: name it (python -m jointvae.train {name} PATH, "
+                             f"or evaluate --folder PATH)")
+        from .folder import load_folder
+        return load_folder(**kwargs), None
+    raise ValueError(f"unknown dataset {name!r}: expected one of {DATASETS + FOLDER_DATASETS}")
+
+
+def load_for_spec(spec, split="train"):
+    """The data a training spec names: its image folder (spec['folder']) at the spec's image shape, else its dataset."""
+    if spec.get("folder") is not None:
+        channels, size, _ = image_shape(spec)
+        return load_dataset("folder", split, root=spec["folder"], size=size, channels=channels)
+    return load_dataset(spec["dataset"], split)
 
 
 def to_uint8(images01):

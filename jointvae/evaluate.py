@@ -1,11 +1,16 @@
-"""python -m jointvae.evaluate PATH [--dataset mnist|dsprites] [--seed S] [--votes TRAIN EVAL]
+"""python -m jointvae.evaluate PATH [--dataset mnist|fashion-mnist|dsprites] [--folder DIR] [--seed S] ...
 
 Prints one JSON object for the model folder PATH on the dataset's test split:
 reconstruction loss (BCE summed over pixels, mean over images, eval-mode codes:
-z = mean and the argmax one-hot), KL per unit ranked, and, for labelled data,
-`discrete_accuracy`: each category of the first discrete latent is mapped to the
-label most of its images carry, and the accuracy of that mapping is reported
-with the confusion matrix (rows: categories, columns: labels).
+z = mean and the argmax one-hot), KL per unit ranked, and, for labelled data
+(MNIST's digits, Fashion-MNIST's 10 clothing classes), `discrete_accuracy`:
+each category of the first discrete latent is mapped to the label most of its
+images carry, and the accuracy of that mapping is reported with the confusion
+matrix (rows: categories, columns: labels).
+
+A run trained on an image folder (chairs, celeba, folder) is evaluated on a
+seeded sample of that folder's images (recorded in its specs.json, or
+--folder DIR): reconstruction and KL only, as there are no labels.
 
 On dSprites (known factors, no test split) the same figures come from a seeded
 sample of 10,000 images, followed by the FactorVAE metric, the β-VAE metric and
@@ -22,8 +27,9 @@ import refnet
 from . import datasets, metrics
 from .checkpoint import load_model
 from .objective import kl_terms
+from .specs import dataset_name
 
-RECON_SAMPLE = 10000   # dSprites images for the reconstruction and KL figures
+RECON_SAMPLE = 10000   # dSprites or image-folder images for the reconstruction and KL figures
 
 
 def encode_dataset(model, images_uint8, batch_size=500):
@@ -121,10 +127,15 @@ def disentanglement(model, dataset, seed=0, n_train=10000, n_eval=5000, n_sample
                                n_mig=n_samples, n_scale=n_samples)
 
 
+def sample_indices(n_images, n_samples, seed=0):
+    """A seeded sample of min(n_samples, n_images) distinct indices, sorted (int64 (n,))."""
+    rng = np.random.default_rng([seed, 5])
+    return np.sort(rng.choice(n_images, min(n_samples, n_images), replace=False))
+
+
 def evaluate_factors(model, dataset, seed=0, n_train=10000, n_eval=5000, n_samples=RECON_SAMPLE):
     """Reconstruction and KL on a seeded sample of n_samples images, then the disentanglement metrics."""
-    rng = np.random.default_rng([seed, 5])
-    flat = np.sort(rng.choice(len(dataset), min(n_samples, len(dataset)), replace=False))
+    flat = sample_indices(len(dataset), n_samples, seed)
     shape_labels = dataset.factors_of(flat)[:, 0]   # discrete_accuracy: how well the first discrete latent tells shapes
     result = evaluate(model, dataset[flat], shape_labels)
     scores = disentanglement(model, dataset, seed, n_train, n_eval, n_samples)
@@ -137,25 +148,35 @@ def main(argv=None):
     p = argparse.ArgumentParser(prog="python -m jointvae.evaluate", description=__doc__.splitlines()[0])
     p.add_argument("path", help="model folder: specs.json + weights.npz (or model.pt)")
     p.add_argument("--dataset", help="dataset to evaluate on (default: the spec's)")
+    p.add_argument("--folder", help="evaluate on the images of this folder (default: a folder run's own)")
     p.add_argument("--seed", type=int, default=0, help="seed of the dSprites sample and metric votes")
     p.add_argument("--votes", type=int, nargs=2, default=(10000, 5000), metavar=("TRAIN", "EVAL"),
                    help="training and evaluation votes of the FactorVAE and beta-VAE metrics (default 10000 5000)")
     p.add_argument("--samples", type=int, default=RECON_SAMPLE,
-                   help="dSprites images for reconstruction, KL, the units' scale and MIG (default 10000)")
+                   help="dSprites or folder images for reconstruction and KL (and dSprites: the units' scale "
+                        "and MIG) (default 10000)")
     args = p.parse_args(argv)
     try:
         model = load_model(args.path)
-        name = args.dataset or model.spec.get("dataset")
-        if name is None:
-            raise ValueError("the spec names no dataset: pass --dataset")
-        images, labels = datasets.load_dataset(name, "test")
+        name = dataset_name(args.dataset or model.spec.get("dataset"))
+        folder = args.folder or (model.spec.get("folder") if name in datasets.FOLDER_DATASETS else None)
+        if name is None and folder is None:
+            raise ValueError("the spec names no dataset: pass --dataset or --folder")
+        if folder is not None:   # the model's own size and channels, whatever the folder holds
+            channels, size, _ = model.image_shape
+            images, labels = datasets.load_dataset("folder", root=folder, size=size, channels=channels)
+        else:
+            images, labels = datasets.load_dataset(name, "test")
         if tuple(images.shape[1:]) != model.image_shape:
             raise ValueError(f"{name} images are {images.shape[1:]}, the model expects {model.image_shape}")
         if hasattr(images, "factor_sizes"):
             scores = evaluate_factors(model, images, args.seed, *args.votes, n_samples=args.samples)
+        elif folder is not None:
+            flat = sample_indices(len(images), args.samples, args.seed)
+            scores = evaluate(model, images[flat])
         else:
             scores = evaluate(model, images, labels)
-        result = {"model": args.path, "dataset": name, **scores}
+        result = {"model": args.path, "dataset": name, **({"folder": folder} if folder else {}), **scores}
     except (ValueError, FileNotFoundError, RuntimeError) as e:
         raise SystemExit(f"error: {e}") from None
     print(json.dumps(result))

@@ -15,6 +15,8 @@ import sys
 
 import numpy as np
 
+import refnet
+
 from . import datasets
 from .evaluate import evaluate_factors
 from .specs import DEFAULT_SPECS, MODELS, validate_spec
@@ -77,6 +79,7 @@ def append_results(path, command, results, models, steps, seeds, votes, samples,
 
 def main(argv=None):
     import time
+    refnet.retain_freed_memory()   # refnet/memory.py
     p = argparse.ArgumentParser(prog="python -m jointvae.experiments", description=__doc__.splitlines()[0])
     p.add_argument("experiment", choices=["dsprites-compare"])
     p.add_argument("--seeds", type=int, default=1)

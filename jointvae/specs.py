@@ -6,7 +6,9 @@
      "lr": [0.0005], "batch_size": 64, "epochs": [100, ...], ...}
 
 The published files carry no image size: it follows from the dataset name,
-as in the paper's own loader.
+as in the paper's own loader. The published Fashion-MNIST spec spells its
+dataset "fashion_mnist", the command line "fashion-mnist": `dataset_name`
+maps both to "fashion-mnist", and validate_spec stores that spelling.
 
 Beyond the published format, a spec may name its model (default "jointvae"):
     "model": "betavae", "beta": 4.0            β-VAE: beta * KL instead of capacities
@@ -14,15 +16,25 @@ Beyond the published format, a spec may name its model (default "jointvae"):
                                                (optional "d_hidden": 1000, "d_layers": 6: D's width, depth)
     "betas": [0.9, 0.999]                      the VAE's Adam betas
     "init": "pytorch-0.4"                      the 2018 initialisation of transposed convolutions (model.py)
+    "folder": "/abs/path", "image_shape": [C, H, W]   images from a folder (jointvae.folder), for the
+                                               datasets "folder", "chairs" and "celeba"
 """
 import json
 import os
 
 IMAGE_SHAPES = {  # (channels, height, width)
-    "mnist": (1, 32, 32), "fashion_mnist": (1, 32, 32),
+    "mnist": (1, 32, 32), "fashion-mnist": (1, 32, 32),
     "dsprites": (1, 64, 64), "chairs": (1, 64, 64),
     "celeba": (3, 64, 64),
 }
+
+DATASET_ALIASES = {"fashion_mnist": "fashion-mnist"}   # the published specs' spelling -> ours
+
+
+def dataset_name(name):
+    """The one spelling of a dataset name used everywhere here ('fashion_mnist' -> 'fashion-mnist')."""
+    return DATASET_ALIASES.get(name, name)
+
 
 MNIST_SPEC = {
     "dataset": "mnist",
@@ -35,6 +47,39 @@ MNIST_SPEC = {
     "record_loss_every": 50,
     "print_loss_every": 50,
 }
+
+# The published Fashion-MNIST JointVAE: MNIST's set-up with higher capacities over 50k steps, gamma 100.
+FASHION_MNIST_SPEC = {
+    **MNIST_SPEC,
+    "dataset": "fashion-mnist",
+    "cont_capacity": [0.0, 5.0, 50000, 100.0],
+    "disc_capacity": [0.0, 10.0, 50000, 100.0],
+}
+
+# The published chairs and CelebA JointVAEs (celeba: ../shared/reference_models/celeba/specs.json), 64x64.
+# The chairs epochs are not published; 100, as for the others.
+CHAIRS_SPEC = {
+    "dataset": "chairs",
+    "latent_spec": {"cont": 32, "disc": [2, 2, 2]},
+    "cont_capacity": [0.0, 30.0, 100000, 300.0],
+    "disc_capacity": [0.0, 5.0, 100000, 300.0],
+    "lr": [0.0001],
+    "batch_size": 64,
+    "epochs": [100],
+    "record_loss_every": 50,
+    "print_loss_every": 50,
+}
+CELEBA_SPEC = {
+    **CHAIRS_SPEC,
+    "dataset": "celeba",
+    "latent_spec": {"cont": 32, "disc": [10]},
+    "cont_capacity": [0.0, 50.0, 100000, 100.0],
+    "disc_capacity": [0.0, 10.0, 100000, 100.0],
+    "lr": [0.0005],
+}
+# Any other image folder: the CelebA spec (the published one for the most varied images), with the
+# image shape the command line gives (default RGB 64x64).
+FOLDER_SPEC = {**CELEBA_SPEC, "dataset": "folder", "image_shape": [3, 64, 64]}
 
 # The published dSprites JointVAE (../shared/reference_models/dsprites/specs.json).
 DSPRITES_JOINTVAE_SPEC = {
@@ -59,6 +104,10 @@ MODELS = ("jointvae", "betavae", "capacity-vae", "factorvae", "joint-factorvae")
 
 DEFAULT_SPECS = {  # (dataset, model) -> spec
     ("mnist", "jointvae"): MNIST_SPEC,
+    ("fashion-mnist", "jointvae"): FASHION_MNIST_SPEC,
+    ("chairs", "jointvae"): CHAIRS_SPEC,
+    ("celeba", "jointvae"): CELEBA_SPEC,
+    ("folder", "jointvae"): FOLDER_SPEC,
     ("dsprites", "jointvae"): DSPRITES_JOINTVAE_SPEC,
     ("dsprites", "betavae"): {**_FACTORVAE_PAPER, "model": "betavae", "beta": 4.0},
     ("dsprites", "factorvae"): {**_FACTORVAE_PAPER, **_DISCRIMINATOR, "model": "factorvae", "beta": 1.0},
@@ -150,6 +199,10 @@ def validate_spec(spec):
     lr = spec.get("lr", [5e-4])
     spec["lr"] = [float(lr)] if isinstance(lr, (int, float)) else [float(v) for v in lr]
     spec["batch_size"] = int(spec.get("batch_size", 64))
+    if spec.get("dataset") is not None:
+        spec["dataset"] = dataset_name(spec["dataset"])
+    if spec.get("folder") is not None and not isinstance(spec["folder"], str):
+        raise SpecError(f"folder must be a path (a string), got {spec['folder']!r}")
     if spec.get("dataset") is not None and spec["dataset"] not in IMAGE_SHAPES and "image_shape" not in spec:
         raise SpecError(f"unknown dataset {spec['dataset']!r}: expected one of {sorted(IMAGE_SHAPES)} "
                         f"or an explicit 'image_shape'")
@@ -160,8 +213,8 @@ def image_shape(spec):
     """(C, H, W) of the spec's data: an explicit 'image_shape', else from the dataset name."""
     if "image_shape" in spec:
         return tuple(int(v) for v in spec["image_shape"])
-    if spec.get("dataset") in IMAGE_SHAPES:
-        return IMAGE_SHAPES[spec["dataset"]]
+    if dataset_name(spec.get("dataset")) in IMAGE_SHAPES:
+        return IMAGE_SHAPES[dataset_name(spec["dataset"])]
     raise SpecError("spec has neither 'image_shape' nor a known 'dataset' to derive it from")
 
 

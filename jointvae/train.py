@@ -1,20 +1,36 @@
-"""python -m jointvae.train mnist|dsprites [--model M] [--epochs N | --steps N] [--out DIR] [--resume] ...
+"""python -m jointvae.train mnist|fashion-mnist|dsprites|chairs PATH|celeba PATH|folder PATH [options]
 
 Trains JointVAE (or, with --model, β-VAE, capacity β-VAE, FactorVAE or JointVAE x FactorVAE)
 with the published spec for the dataset (or --spec FILE), writing checkpoints,
 a JSONL log and pictures into --out.
+
+    python -m jointvae.train fashion-mnist                        # the published Fashion-MNIST spec
+    python -m jointvae.train celeba data/img_align_celeba         # the published CelebA spec, RGB 64x64
+    python -m jointvae.train chairs data/rendered_chairs          # the published chairs spec, grey 64x64
+    python -m jointvae.train folder photos/ --size 32 --channels 1   # any images, with the CelebA spec
+    python -m jointvae.train folder --out runs/folder --resume    # the folder is recorded in specs.json
+
+Image folders are read once and cached (jointvae.folder).
 """
 import argparse
 import json
 import os
 import sys
 
-from .specs import DEFAULT_SPECS, MODELS, SpecError, load_spec, validate_spec
+import refnet
+
+from .datasets import FOLDER_DATASETS
+from .specs import DEFAULT_SPECS, FOLDER_SPEC, MODELS, SpecError, dataset_name, load_spec, validate_spec
 
 
 def parse_args(argv):
     p = argparse.ArgumentParser(prog="python -m jointvae.train", description=__doc__.splitlines()[0])
-    p.add_argument("dataset", choices=sorted({d for d, _ in DEFAULT_SPECS}), help="dataset to train on")
+    p.add_argument("dataset", type=dataset_name, choices=sorted({d for d, _ in DEFAULT_SPECS}),
+                   help="dataset to train on")
+    p.add_argument("path", nargs="?", help=f"image folder, for {', '.join(FOLDER_DATASETS)} "
+                                           "(recorded in the run: --resume needs no PATH)")
+    p.add_argument("--size", type=int, choices=(32, 64), help="folder: image side, as the model takes (default 64)")
+    p.add_argument("--channels", type=int, choices=(1, 3), help="folder: 1 grey, 3 RGB (default 3)")
     p.add_argument("--model", choices=MODELS, help="which model's preset spec (default jointvae)")
     p.add_argument("--spec", help="a specs.json in the published format (default: the paper's spec)")
     p.add_argument("--epochs", type=int, help="epochs (default: the spec's, 100 for mnist)")
@@ -40,16 +56,23 @@ def build_trainer(args):
                                    else f"{args.dataset}-{args.model}")
     checkpoint = os.path.join(out, "checkpoint.npz")
     saved_args = {}
+    check_folder_args(args)
     if args.resume:
         if not os.path.exists(checkpoint):
             raise SystemExit(f"error: --resume: {checkpoint} does not exist")
-        fixed = [f"--{n.replace('_', '-')}" for n in ("spec", "seed", "batch_size", "lr", "init")
+        fixed = [f"--{n.replace('_', '-')}" for n in ("spec", "seed", "batch_size", "lr", "init", "size", "channels")
                  if getattr(args, n) is not None]
         if fixed:
             raise SystemExit(f"error: --resume continues the run as it was set up: drop {' '.join(fixed)}")
         spec = load_spec(os.path.join(out, "specs.json"))
         if args.model is not None and args.model != spec["model"]:
             raise SystemExit(f"error: --resume: {out} holds a {spec['model']} run, not {args.model}")
+        if spec.get("dataset") != args.dataset:
+            raise SystemExit(f"error: --resume: {out} holds a {spec.get('dataset')} run, not {args.dataset}")
+        recorded = spec.get("folder")
+        if args.path is not None and recorded is not None and not same_folder(args.path, recorded):
+            raise SystemExit(f"error: --resume: {out} was trained on {recorded}, not {args.path} "
+                             f"(drop PATH to continue on the recorded folder)")
         with open(os.path.join(out, "train_args.json"), encoding="utf-8") as f:
             saved_args = json.load(f)
         args.seed = saved_args["seed"]
@@ -65,6 +88,12 @@ def build_trainer(args):
                              f"choose one of {presets} or pass --spec")
         spec = load_spec(args.spec) if args.spec else validate_spec(DEFAULT_SPECS[(args.dataset, model)])
         spec.setdefault("dataset", args.dataset)
+        if args.dataset in FOLDER_DATASETS:
+            spec.update(dataset=args.dataset, folder=os.path.abspath(args.path))
+            if args.dataset == "folder":   # the preset's (or --spec's) shape, unless the command line says otherwise
+                channels, size, _ = spec.get("image_shape", FOLDER_SPEC["image_shape"])
+                size = args.size or size
+                spec["image_shape"] = [args.channels or channels, size, size]
         if args.init is not None:
             spec["init"] = args.init
         args.seed = 0 if args.seed is None else args.seed
@@ -80,8 +109,28 @@ def build_trainer(args):
     return trainer
 
 
+def check_folder_args(args):
+    """PATH, --size and --channels only where they mean something; a new folder run needs an existing PATH."""
+    if args.dataset not in FOLDER_DATASETS:
+        if args.path is not None:
+            raise SystemExit(f"error: {args.dataset} takes no PATH (only {', '.join(FOLDER_DATASETS)} read a folder)")
+    elif args.path is None and not args.resume:
+        raise SystemExit(f"error: {args.dataset} needs the image folder: python -m jointvae.train {args.dataset} PATH")
+    elif args.path is not None and not os.path.isdir(args.path):
+        raise SystemExit(f"error: {args.path}: no such folder")
+    if args.dataset != "folder" and (args.size is not None or args.channels is not None):
+        shape = "" if args.dataset not in FOLDER_DATASETS else " (its published images are 64x64)"
+        raise SystemExit(f"error: --size and --channels go with `folder`, not {args.dataset}{shape}")
+
+
+def same_folder(a, b):
+    """Whether two paths name the same folder (symlinks and relative paths resolved)."""
+    return os.path.realpath(a) == os.path.realpath(b)
+
+
 def main(argv=None):
     args = parse_args(sys.argv[1:] if argv is None else argv)
+    refnet.retain_freed_memory()   # the same arrays every step: keep their pages mapped (refnet/memory.py)
     try:
         trainer = build_trainer(args)
         on_epoch_end = None

@@ -45,7 +45,7 @@ class Trainer:
         self.record_every = int(self.spec.get("record_loss_every", 50))
         self.print = log
         self.xp = refnet.backend.require_gpu() if device == "gpu" else np
-        self.images = images  # uint8 (N, C, H, W); loaded lazily from spec['dataset'] when None
+        self.images = images  # uint8 (N, C, H, W); loaded lazily from spec['dataset'] (or 'folder') when None
         self.model = JointVAE(image_shape(self.spec), self.spec["latent_spec"],
                               rng=np.random.default_rng([self.seed, 2]), init=self.spec.get("init", "pytorch"))
         self.optimizer = refnet.Adam(lr=self.spec["lr"][0], betas=tuple(self.spec.get("betas", (0.9, 0.999))))
@@ -113,7 +113,7 @@ class Trainer:
 
     def load_data(self):
         if self.images is None:
-            self.images, _ = datasets.load_dataset(self.spec["dataset"], "train")
+            self.images, _ = datasets.load_for_spec(self.spec, "train")   # a dataset by name, or an image folder
         if tuple(self.images.shape[1:]) != self.model.image_shape:
             raise ValueError(f"training images have shape {self.images.shape[1:]}, "
                              f"the model expects {self.model.image_shape}")

@@ -1,10 +1,12 @@
-"""python -m jointvae.visualize PATH [--out DIR] [--dataset mnist]
+"""python -m jointvae.visualize PATH [--out DIR] [--dataset mnist] [--units N]
 
 Pictures of a trained model, written as PNG (and one GIF) with imageio:
 
     reconstructions.png     test images (top rows) and their reconstructions (below)
+    samples.png             instead of reconstructions when there is no data (CelebA): codes from the prior
     samples_disc{i}.png     one row per value of discrete latent i, continuous codes from the prior
-    traversal_cont.png      one row per continuous unit, ranked by KL, from Phi^-1(0.05) to Phi^-1(0.95)
+    traversal_cont.png      one row per continuous unit, ranked by KL, from Phi^-1(0.05) to Phi^-1(0.95);
+                            without data or a training log, ranked by how much each unit changes the picture
     traversal_disc.png      one row per discrete latent, over its K values
     training.gif            traversal_cont across epochs (from the frames saved during training)
     kl_per_unit.png         each unit's KL over training (needs matplotlib: pip install '.[plots]')
@@ -69,11 +71,22 @@ def reconstructions(model, images, n=SAMPLES_PER_ROW):
     return tile(np.concatenate([x, x_hat]).reshape((4, n) + x.shape[1:]))
 
 
+def prior_parts(model, rng, n):
+    """n draws from the prior: continuous (n, cont) from N(0, 1), and one one-hot (n, K) per discrete latent."""
+    cont = rng.standard_normal((n, model.latent_spec["cont"])).astype(np.float32)
+    return cont, [one_hot(rng.integers(0, k, n), k, n) for k in model.latent_spec["disc"]]
+
+
+def prior_samples(model, rng, rows=4, n=SAMPLES_PER_ROW):
+    """rows x n decoded codes from the prior: what a model draws when there is no data to reconstruct."""
+    x = decode(model, code(model, *prior_parts(model, rng, rows * n)))
+    return tile(x.reshape((rows, n) + x.shape[1:]))
+
+
 def samples_per_category(model, latent_index, rng, n=SAMPLES_PER_ROW):
     """Rows: the K values of discrete latent `latent_index`; columns: continuous codes from N(0, 1)."""
     k = model.latent_spec["disc"][latent_index]
-    cont = rng.standard_normal((n, model.latent_spec["cont"])).astype(np.float32)
-    others = [one_hot(rng.integers(0, kk, n), kk, n) for kk in model.latent_spec["disc"]]
+    cont, others = prior_parts(model, rng, n)
     rows = []
     for value in range(k):
         discs = list(others)
@@ -111,8 +124,28 @@ def discrete_traversal(model):
     return tile(np.stack(rows))
 
 
-def continuous_units_by_kl(model, images=None, out_dir=None):
-    """Continuous units, largest KL first: from data when given, else from the training log, else in order."""
+def continuous_units_by_effect(model, rng, bases=8, steps=TRAVERSAL_STEPS):
+    """Rank continuous units without data -> (units, largest effect first; effect (cont,)).
+
+    A unit's effect is how much the decoded picture moves while the unit sweeps
+    traversal_values(steps): the per-pixel standard deviation over the sweep,
+    averaged over pixels and over `bases` starting codes drawn from the prior.
+    A unit the decoder ignores (KL near 0 in training) has effect near 0.
+    """
+    cont, discs = prior_parts(model, rng, bases)
+    base = code(model, cont, discs)
+    effect = np.zeros(model.latent_spec["cont"])
+    for unit in range(len(effect)):
+        z = np.repeat(base, steps, axis=0)                  # rows b*steps .. b*steps + steps-1: base b swept
+        z[:, unit] = np.tile(traversal_values(steps), bases)
+        x = decode(model, z).reshape(bases, steps, -1)
+        effect[unit] = x.std(axis=1).mean()
+    return [int(u) for u in np.argsort(-effect, kind="stable")], effect
+
+
+def continuous_units_ranked(model, images=None, out_dir=None):
+    """Continuous units, most used first: by KL from data when given, else by KL from the training log,
+    else (a published model without data) by their effect on the decoded picture."""
     cont = model.latent_spec["cont"]
     kl = None
     if images is not None:
@@ -124,7 +157,9 @@ def continuous_units_by_kl(model, images=None, out_dir=None):
             lines = f.read().splitlines()
         if lines:
             kl = np.array(json.loads(lines[-1])["kl_cont_units"])
-    return list(range(cont)) if kl is None or len(kl) != cont else list(np.argsort(-kl))
+    if kl is None or len(kl) != cont:   # a fixed seed: the same model always gets the same order
+        return continuous_units_by_effect(model, np.random.default_rng(0))[0]
+    return list(np.argsort(-kl))
 
 
 def save_epoch_frame(trainer, epoch):
@@ -134,7 +169,7 @@ def save_epoch_frame(trainer, epoch):
         return
     folder = os.path.join(trainer.out_dir, "frames")
     os.makedirs(folder, exist_ok=True)
-    order = continuous_units_by_kl(model, out_dir=trainer.out_dir)
+    order = continuous_units_ranked(model, out_dir=trainer.out_dir)
     imageio.imwrite(os.path.join(folder, f"epoch_{epoch:04d}.png"), continuous_traversal(model, order))
 
 
@@ -163,8 +198,9 @@ def kl_plot(out_dir, path):
     return True
 
 
-def write_all(out_dir, model=None, dataset=None, seed=0):
-    """Write every picture into out_dir; returns the paths written."""
+def write_all(out_dir, model=None, dataset=None, seed=0, units=None):
+    """Write every picture into out_dir; returns the paths written. units: show only the first `units`
+    continuous units of the ranking in traversal_cont.png (default: all)."""
     model = model if model is not None else load_model(out_dir)
     name = dataset or getattr(model, "spec", {}).get("dataset")
     images = None
@@ -183,10 +219,13 @@ def write_all(out_dir, model=None, dataset=None, seed=0):
 
     if images is not None:
         save("reconstructions.png", reconstructions(model, images))
+    else:   # no data to reconstruct (CelebA, or a dataset unknown here): show what the prior decodes to
+        save("samples.png", prior_samples(model, rng))
     for i in range(len(model.latent_spec["disc"])):
         save(f"samples_disc{i}.png", samples_per_category(model, i, rng))
     if model.latent_spec["cont"]:
-        save("traversal_cont.png", continuous_traversal(model, continuous_units_by_kl(model, images, out_dir)))
+        order = continuous_units_ranked(model, images, out_dir)[:units]
+        save("traversal_cont.png", continuous_traversal(model, order))
     if model.latent_spec["disc"]:
         save("traversal_disc.png", discrete_traversal(model))
     frames = sorted(glob.glob(os.path.join(out_dir, "frames", "epoch_*.png")))
@@ -203,19 +242,31 @@ def write_all(out_dir, model=None, dataset=None, seed=0):
     return written
 
 
+def can_write_into(folder):
+    """True when `folder` is a writable folder, or can be made: its nearest existing ancestor is writable."""
+    path = os.path.abspath(folder)
+    while not os.path.exists(path):
+        path = os.path.dirname(path)
+    return os.path.isdir(path) and os.access(path, os.W_OK)
+
+
 def main(argv=None):
     p = argparse.ArgumentParser(prog="python -m jointvae.visualize", description=__doc__.splitlines()[0])
     p.add_argument("path", help="model folder: specs.json + weights.npz (or model.pt)")
     p.add_argument("--out", help="where to write the pictures (default: PATH itself)")
     p.add_argument("--dataset", help="dataset for reconstructions and KL ranking (default: the spec's)")
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--units", type=int, metavar="N",
+                   help="traversal_cont.png shows only the N highest-ranked continuous units (default: all)")
     args = p.parse_args(argv)
+    if args.units is not None and args.units < 1:
+        raise SystemExit(f"error: --units must be at least 1, got {args.units}")
     out = args.out or args.path
-    if not os.access(out if os.path.isdir(out) else os.path.dirname(os.path.abspath(out)), os.W_OK):
+    if not can_write_into(out):
         raise SystemExit(f"error: cannot write pictures into {out}: pass --out DIR")
     try:
         model = load_model(args.path)
-        paths = write_all(out, model=model, dataset=args.dataset, seed=args.seed)
+        paths = write_all(out, model=model, dataset=args.dataset, seed=args.seed, units=args.units)
     except (ValueError, FileNotFoundError, RuntimeError) as e:
         raise SystemExit(f"error: {e}") from None
     for path in paths:

@@ -14,6 +14,7 @@ from .conv import (Conv2d, ConvTranspose2d, batch_first, batch_last, col2im, con
 from .kl import kl_categorical_uniform, kl_categorical_uniform_backward, kl_normal, kl_normal_backward
 from .layer import Container, Layer, Sequential
 from .linear import Linear
+from .memory import retain_freed_memory
 from .losses import (binary_cross_entropy, binary_cross_entropy_backward, binary_cross_entropy_with_logits,
                      binary_cross_entropy_with_logits_backward, log_softmax, mse, mse_backward,
                      softmax_cross_entropy, softmax_cross_entropy_backward)

@@ -234,3 +234,14 @@ def test_backend_helpers():
     if not refnet.gpu_available():
         with pytest.raises(RuntimeError, match="gpu"):
             refnet.to_device(x, "gpu")
+
+
+def test_retain_freed_memory_checks_its_argument_and_applies_on_glibc():
+    import sys
+    with pytest.raises(ValueError, match="pad_bytes"):
+        refnet.retain_freed_memory(-1)
+    with pytest.raises(ValueError, match="pad_bytes"):
+        refnet.retain_freed_memory(2**40)
+    applied = refnet.retain_freed_memory(1 << 20)
+    assert applied == (sys.platform.startswith("linux") and "glibc" in " ".join(__import__("platform").libc_ver()))
+    refnet.retain_freed_memory()   # back to the default pad the training command uses

@@ -1,0 +1,144 @@
+"""Image files from disk as the model sees them: uint8 (C, size, size), centre-cropped and resized.
+
+    from jointvae.imagefiles import find_images, read_image, read_images, describe_skipped
+    image = read_image("digit.png", size=32, channels=1)           # uint8 (1, 32, 32)
+    images, skipped = read_images(find_images("photos/"), 64, 3)   # uint8 (N, 3, 64, 64), [(path, reason)]
+    if skipped:
+        print(describe_skipped(skipped, total=len(images) + len(skipped)))
+
+Whatever a file holds is brought to 8-bit grey or RGB: 16-bit pixels are scaled
+(not clipped), palettes become RGB, transparency is composited onto white,
+CMYK becomes RGB, and grey <-> RGB follow Pillow (RGB -> grey with the "L"
+weights 299/587/114). The square in the middle (side: the shorter side) is then
+resized with Pillow's bilinear filter on the uint8 image, as the MNIST
+pipeline does (jointvae.mnist.resize_32). A file that cannot be used raises
+ImageFileError naming the file and the reason; read_images collects those.
+"""
+import os
+
+import imageio.v2 as imageio
+import imageio.v3 as iio3
+import numpy as np
+
+IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg")
+MIN_SIDE = 8   # smaller images hold too little to resize into anything meaningful
+
+
+class ImageFileError(ValueError):
+    """One image file that cannot be used; the message is 'path: reason'."""
+
+    def __init__(self, path, reason):
+        super().__init__(f"{path}: {reason}")
+        self.path, self.reason = path, reason
+
+
+def find_images(root):
+    """Every file below `root` (recursive) with a suffix in IMAGE_SUFFIXES, any case; sorted paths."""
+    root = os.fspath(root)
+    if not os.path.isdir(root):
+        raise FileNotFoundError(f"{root}: no such folder")
+    found = []
+    for folder, _, files in os.walk(root):
+        found += [os.path.join(folder, f) for f in files if f.lower().endswith(IMAGE_SUFFIXES)]
+    return sorted(found)
+
+
+def _to_8bit(pixels, path):
+    """bool, uint8 or uint16 pixels -> uint8 with the same layout; 16-bit is scaled, so white stays white."""
+    if pixels.dtype == np.bool_:
+        return pixels.astype(np.uint8) * np.uint8(255)
+    if pixels.dtype == np.uint8:
+        return pixels
+    if pixels.dtype == np.uint16:
+        return np.rint(pixels.astype(np.float64) * (255.0 / 65535.0)).astype(np.uint8)
+    raise ImageFileError(path, f"unsupported pixel type {pixels.dtype}")
+
+
+def _cmyk_to_rgb(pixels):
+    """uint8 (H, W, 4) CMYK -> uint8 (H, W, 3) RGB, by Pillow's own conversion."""
+    from PIL import Image  # Pillow arrives with imageio
+    h, w, _ = pixels.shape
+    return np.asarray(Image.frombytes("CMYK", (w, h), np.ascontiguousarray(pixels).tobytes()).convert("RGB"))
+
+
+def _on_white(colour, alpha):
+    """Composite uint8 colour (H, W, c) with uint8 alpha (H, W) onto a white background."""
+    a = alpha[..., None].astype(np.float32) / 255.0
+    return np.rint(colour * a + 255.0 * (1.0 - a)).astype(np.uint8)
+
+
+def _grey_or_rgb(pixels, path):
+    """Decoded pixels -> uint8 (H, W) grey or (H, W, 3) RGB, with no alpha left."""
+    if pixels.ndim == 3 and pixels.shape[-1] == 1:
+        pixels = pixels[..., 0]
+    if pixels.ndim == 2:
+        return pixels
+    if pixels.ndim != 3 or pixels.shape[-1] not in (2, 3, 4):
+        raise ImageFileError(path, f"unsupported layout: pixel array of shape {pixels.shape}")
+    if pixels.shape[-1] == 4:
+        # Four channels are RGBA or CMYK; only the file's metadata tells which.
+        if iio3.immeta(path, plugin="pillow").get("mode") == "CMYK":
+            return _cmyk_to_rgb(pixels)
+    if pixels.shape[-1] in (2, 4):   # grey + alpha or RGB + alpha: the last channel is alpha
+        composited = _on_white(pixels[..., :-1], pixels[..., -1])
+        return composited[..., 0] if composited.shape[-1] == 1 else composited
+    return pixels
+
+
+def read_image(path, size, channels):
+    """One image file -> uint8 (channels, size, size); channels 1 (grey) or 3 (RGB).
+
+    Raises ImageFileError (a ValueError) for a corrupt, unreadable, too small
+    (shorter side < 8 pixels) or unsupported file.
+    """
+    from PIL import Image
+    if channels not in (1, 3):
+        raise ValueError(f"channels must be 1 or 3, got {channels!r}")
+    if isinstance(size, bool) or not isinstance(size, (int, np.integer)) or size < 1:
+        raise ValueError(f"size must be a positive integer, got {size!r}")
+    path = os.fspath(path)
+    try:
+        # Every suffix we accept is a Pillow format; naming the plugin keeps imageio from trying all others.
+        pixels = np.asarray(imageio.imread(path, format="pillow"))
+    except RuntimeError:     # imageio's way of saying no Pillow decoder recognises the bytes
+        raise ImageFileError(path, "cannot read (not an image Pillow can decode)") from None
+    except Exception as e:   # decoders raise many kinds (OSError, ValueError, SyntaxError, zlib.error) for bad bytes
+        reason = str(e).splitlines()[0] if str(e) else type(e).__name__
+        raise ImageFileError(path, f"cannot read ({reason})") from None
+    if pixels.ndim < 2 or min(pixels.shape[:2]) < MIN_SIDE:
+        raise ImageFileError(path, f"too small ({'x'.join(map(str, pixels.shape[:2]))} pixels; "
+                                   f"the shorter side must be at least {MIN_SIDE})")
+    image = Image.fromarray(_grey_or_rgb(_to_8bit(pixels, path), path))
+    image = image.convert("L" if channels == 1 else "RGB")
+    w, h = image.size
+    side = min(w, h)
+    left, top = (w - side) // 2, (h - side) // 2
+    image = image.crop((left, top, left + side, top + side)).resize((size, size), Image.Resampling.BILINEAR)
+    out = np.asarray(image, dtype=np.uint8)
+    return out[None] if channels == 1 else out.transpose(2, 0, 1).copy()
+
+
+def read_images(paths, size, channels):
+    """-> (uint8 (N, channels, size, size) of the files that could be read, [(path, reason)] of the others)."""
+    images, skipped = [], []
+    for path in paths:
+        try:
+            images.append(read_image(path, size, channels))
+        except ImageFileError as e:
+            skipped.append((e.path, e.reason))
+    stacked = np.stack(images) if images else np.zeros((0, channels, size, size), np.uint8)
+    return stacked, skipped
+
+
+def describe_skipped(skipped, first=3, total=None):
+    """One line: 'skipped 4 of 120 files (a.png: reason; b.png: reason; c.png: reason; and 1 more)'.
+
+    `total` (the number of files tried) is optional; an empty list gives ''.
+    """
+    if not skipped:
+        return ""
+    count = f"{len(skipped)} of {total}" if total is not None else f"{len(skipped)}"
+    shown = "; ".join(f"{path}: {reason}" for path, reason in skipped[:first])
+    more = f"; and {len(skipped) - first} more" if len(skipped) > first else ""
+    noun = "file" if (total if total is not None else len(skipped)) == 1 else "files"
+    return f"skipped {count} {noun} ({shown}{more})"
