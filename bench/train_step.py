@@ -46,6 +46,7 @@ LOSS_RTOL = 1e-4         # agreement needed before timing: float32 sums in a dif
 GRAD_RTOL = 1e-3         # per parameter, |g_ours - g_torch| / |g_torch| in the 2-norm
 KERNEL_SETTINGS = {"on": [True], "off": [False], "both": [True, False]}
 TORCH = "torch (eager)"   # the torch candidate's name in the table
+BLOCK = 5                 # timed steps per turn (time_candidates)
 
 
 @dataclass
@@ -187,19 +188,30 @@ def agreement_line(batch_size, label, a):
 
 # ---------------------------------------------------------------------- timing
 
-def time_candidates(candidates, warmup, steps):
-    """Every candidate steps in turn; -> {name: (steps,) milliseconds of each timed step}."""
+def time_candidates(candidates, warmup, steps, block=BLOCK):
+    """The candidates take turns, `block` steps each, until each has `steps` timed steps.
+
+    -> {name: (steps,) milliseconds of each timed step}. Turns rather than single alternating steps:
+    a library's worker threads keep spinning for a while after its step (OpenBLAS's, torch's OpenMP
+    pool), and with two threads on two cores one step of the other library would run against them.
+    The first step of every turn is left out for the same reason (measured: with step-by-step
+    alternation and 2 threads, torch took 37 ms a step instead of 26 with 1 thread).
+    """
     times = {c.name: [] for c in candidates}
-    for i in range(warmup + steps):
+    done = -warmup                      # steps per candidate so far; negative: still warming up
+    while done < steps:
+        n = min(block, steps - done) if done >= 0 else -done
         for c in candidates:
             if c.kernels is not None:
                 kernels.set_use_kernels(c.kernels)
-            c.sync()
-            start = time.perf_counter()
-            c.run()
-            c.sync()
-            if i >= warmup:
-                times[c.name].append((time.perf_counter() - start) * 1e3)
+            for i in range(n + 1):      # + 1: the turn's first step is untimed
+                c.sync()
+                start = time.perf_counter()
+                c.run()
+                c.sync()
+                if done >= 0 and i > 0:
+                    times[c.name].append((time.perf_counter() - start) * 1e3)
+        done += n
     return {name: np.array(t) for name, t in times.items()}
 
 

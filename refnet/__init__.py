@@ -7,7 +7,7 @@ Every layer follows one contract (see layer.py):
 
 and runs unchanged on NumPy or CuPy arrays: `xp` comes from the data.
 """
-from .activations import LeakyReLU, ReLU, Sigmoid, Softmax, sigmoid, softmax, softmax_backward
+from .activations import LeakyReLU, ReLU, Sigmoid, Softmax, select, sigmoid, softmax, softmax_backward
 from .backend import get_array_module, gpu_available, params_to, to_device, to_numpy
 from .conv import (Conv2d, ConvTranspose2d, batch_first, batch_last, col2im, conv_output_size,
                    conv_transpose_output_size, im2col)

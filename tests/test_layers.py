@@ -245,3 +245,26 @@ def test_retain_freed_memory_checks_its_argument_and_applies_on_glibc():
     applied = refnet.retain_freed_memory(1 << 20)
     assert applied == (sys.platform.startswith("linux") and "glibc" in " ".join(__import__("platform").libc_ver()))
     refnet.retain_freed_memory()   # back to the default pad the training command uses
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_select_is_where_bit_for_bit(dtype):
+    """refnet.select (branch-free) against np.where: specials, broadcasting, strided views, scalar 0."""
+    rng = np.random.default_rng(3)
+    specials = np.array([np.nan, -np.nan, np.inf, -np.inf, 0.0, -0.0, 1e-45, -3.5], dtype=dtype)
+    a = rng.standard_normal((6, 5, 8)).astype(dtype)
+    a[0, 0] = specials
+    b = rng.standard_normal((6, 5, 8)).astype(dtype)
+    b[1, 1] = specials[::-1]
+    cond = rng.random((6, 5, 8)) > 0.5
+    cases = [(cond, a, b), (cond, a, 0), (cond[:, :, ::2], a[:, :, ::2], b[:, :, 1::2]),
+             (cond[:, :1], a, b), (cond.transpose(2, 0, 1), a.transpose(2, 0, 1), 0)]
+    for c, x, y in cases:
+        expected, got = np.where(c, x, y), refnet.select(c, x, y)
+        assert got.dtype == expected.dtype and got.shape == expected.shape
+        np.testing.assert_array_equal(np.ascontiguousarray(got).view(np.uint8), np.ascontiguousarray(expected).view(np.uint8))
+    # other dtypes, and a b that is not 0 or an array of a's dtype, take np.where itself
+    ints = np.arange(cond.size, dtype=np.int32).reshape(cond.shape)
+    np.testing.assert_array_equal(refnet.select(cond, ints, 7), np.where(cond, ints, 7))
+    np.testing.assert_array_equal(refnet.select(cond, a, -0.0).view(np.uint8),
+                                  np.where(cond, a, -0.0).view(np.uint8))
