@@ -16,9 +16,9 @@ Adam 5e-4), at training step CAPACITY_STEP so that both capacities are mid-ramp.
 on one fixed batch already on the device. Before any timing, both run forward and backward once from
 the same weights on the same data and noise: the losses and gradients must agree, or the benchmark
 stops (timing two different computations would say nothing). Then every implementation does
-`--warmup` untimed steps and `--steps` timed ones, taken in turns (ours, torch, ours, ...) so that a
-slow spell of a shared machine falls on all of them alike; each step is timed on its own, between
-two device synchronisations, and reported as median and interquartile range.
+`--warmup` untimed steps and `--steps` timed ones, taken in turns of BLOCK steps (ours, torch, ours,
+...) so that a slow spell of a shared machine falls on all of them alike; each step is timed on its
+own, between two device synchronisations, and reported as median and interquartile range.
 """
 import argparse
 import datetime
