@@ -205,10 +205,12 @@ def write_all(out_dir, model=None, dataset=None, seed=0, units=None):
     name = dataset or getattr(model, "spec", {}).get("dataset")
     images = None
     rng = np.random.default_rng(seed)
-    if name in datasets.DATASETS:
-        images, _ = datasets.load_dataset(name, "test")
-        if hasattr(images, "factor_sizes"):   # a factor grid (dSprites): a random sample, not its first corner
-            images = images[np.sort(rng.choice(len(images), 2000, replace=False))]
+    spec = getattr(model, "spec", {})
+    folder_run = dataset is None and spec.get("folder") is not None and os.path.isdir(spec["folder"])
+    if folder_run or name in datasets.DATASETS:
+        images, _ = datasets.load_for_spec(spec) if folder_run else datasets.load_dataset(name, "test")
+        if folder_run or hasattr(images, "factor_sizes"):   # a folder or a factor grid (dSprites): a random
+            images = images[np.sort(rng.choice(len(images), min(2000, len(images)), replace=False))]  # sample
     os.makedirs(out_dir, exist_ok=True)
     written = []
 

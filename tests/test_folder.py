@@ -186,6 +186,11 @@ def test_train_resume_evaluate_a_folder_through_the_cli(tmp_path, images_dir, da
         assert evaluate.main([out, "--folder", str(other), "--samples", "10"]) == 0
     assert json.loads(capsys.readouterr().out)["images"] == 10
 
+    # pictures of a folder run reconstruct images of its own folder (no other data is needed)
+    from jointvae import visualize
+    written = visualize.write_all(out)
+    assert os.path.join(out, "reconstructions.png") in written and not os.path.exists(os.path.join(out, "samples.png"))
+
 
 def test_presets_carry_the_published_specs(images_dir, data_dir, tmp_path):
     chairs = train.build_trainer(train.parse_args(["chairs", str(images_dir), "--out", str(tmp_path / "c")]))
