@@ -1,12 +1,13 @@
 """python -m jointvae.evaluate PATH [--dataset mnist|fashion-mnist|dsprites] [--folder DIR] [--seed S] ...
 
-Prints one JSON object for the model folder PATH on the dataset's test split:
+Prints one JSON object for the model folder PATH on the dataset's test split (or --split train):
 reconstruction loss (BCE summed over pixels, mean over images, eval-mode codes:
 z = mean and the argmax one-hot), KL per unit ranked, and, for labelled data
 (MNIST's digits, Fashion-MNIST's 10 clothing classes), `discrete_accuracy`:
 each category of the first discrete latent is mapped to the label most of its
 images carry, and the accuracy of that mapping is reported with the confusion
-matrix (rows: categories, columns: labels).
+matrix (rows: categories, columns: labels). `--split train` scores the training
+images instead: a way to compare runs (seeds) without looking at the test set.
 
 A run trained on an image folder (chairs, celeba, folder) is evaluated on a
 seeded sample of that folder's images (recorded in its specs.json, or
@@ -29,6 +30,7 @@ from .checkpoint import load_model
 from .objective import kl_terms
 from .specs import dataset_name
 
+SPLIT_DATASETS = ("mnist", "fashion-mnist")   # labelled, with a train and a test split
 RECON_SAMPLE = 10000   # dSprites or image-folder images for the reconstruction and KL figures
 
 
@@ -149,6 +151,8 @@ def main(argv=None):
     p.add_argument("path", help="model folder: specs.json + weights.npz (or model.pt)")
     p.add_argument("--dataset", help="dataset to evaluate on (default: the spec's)")
     p.add_argument("--folder", help="evaluate on the images of this folder (default: a folder run's own)")
+    p.add_argument("--split", choices=("test", "train"), default="test",
+                   help="MNIST and Fashion-MNIST: which split to score (default test)")
     p.add_argument("--seed", type=int, default=0, help="seed of the dSprites sample and metric votes")
     p.add_argument("--votes", type=int, nargs=2, default=(10000, 5000), metavar=("TRAIN", "EVAL"),
                    help="training and evaluation votes of the FactorVAE and beta-VAE metrics (default 10000 5000)")
@@ -162,11 +166,13 @@ def main(argv=None):
         folder = args.folder or (model.spec.get("folder") if name in datasets.FOLDER_DATASETS else None)
         if name is None and folder is None:
             raise ValueError("the spec names no dataset: pass --dataset or --folder")
+        if args.split != "test" and (folder is not None or name not in SPLIT_DATASETS):
+            raise ValueError(f"--split goes with {' and '.join(SPLIT_DATASETS)}, not {folder or name}")
         if folder is not None:   # the model's own size and channels, whatever the folder holds
             channels, size, _ = model.image_shape
             images, labels = datasets.load_dataset("folder", root=folder, size=size, channels=channels)
         else:
-            images, labels = datasets.load_dataset(name, "test")
+            images, labels = datasets.load_dataset(name, args.split)
         if tuple(images.shape[1:]) != model.image_shape:
             raise ValueError(f"{name} images are {images.shape[1:]}, the model expects {model.image_shape}")
         if hasattr(images, "factor_sizes"):
@@ -176,7 +182,8 @@ def main(argv=None):
             scores = evaluate(model, images[flat])
         else:
             scores = evaluate(model, images, labels)
-        result = {"model": args.path, "dataset": name, **({"folder": folder} if folder else {}), **scores}
+        where = {"folder": folder} if folder else {"split": args.split} if name in SPLIT_DATASETS else {}
+        result = {"model": args.path, "dataset": name, **where, **scores}
     except (ValueError, FileNotFoundError, RuntimeError) as e:
         raise SystemExit(f"error: {e}") from None
     print(json.dumps(result))

@@ -170,7 +170,12 @@ def test_train_and_evaluate_cli_on_fashion_mnist(tmp_path, fake, monkeypatch, ca
     assert result["dataset"] == "fashion-mnist" and result["images"] == SIZES["test"]
     assert {"recon_loss", "kl_total", "kl_per_unit_ranked", "discrete_accuracy", "confusion_matrix"} <= set(result)
     confusion = np.array(result["confusion_matrix"])
-    assert confusion.shape == (10, 10) and confusion.sum() == SIZES["test"]
+    assert confusion.shape == (10, 10) and confusion.sum() == SIZES["test"] and result["split"] == "test"
+    assert evaluate.main([out, "--split", "train"]) == 0   # seeds can be compared without the test set
+    result = json.loads(capsys.readouterr().out)
+    assert result["split"] == "train" and np.sum(result["confusion_matrix"]) == SIZES["train"]
+    with pytest.raises(SystemExit, match="--split goes with mnist and fashion-mnist, not dsprites"):
+        evaluate.main([out, "--dataset", "dsprites", "--split", "train"])
     # the images are MNIST's pipeline: 28 -> 32 bilinear, as bytes
     images, labels = load_dataset("fashion-mnist", "test")
     assert images.shape == (SIZES["test"], 1, 32, 32) and labels.dtype == np.int64
