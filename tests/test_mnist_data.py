@@ -57,7 +57,9 @@ def synthetic_split(rng, n):
 
 @pytest.fixture
 def no_remote_sources(monkeypatch):
-    """Make the download sources fail at once, so tests never touch the network."""
+    """Make the download sources fail at once, so tests never touch the network, and hide the user's
+    MNIST_IDX_DIR, so that only what a test puts there can be found."""
+    monkeypatch.delenv("MNIST_IDX_DIR", raising=False)
     def offline(*args):
         raise MnistUnavailableError("offline in this test")
     monkeypatch.setattr(mnist, "fetch_from_https", offline)
