@@ -14,6 +14,10 @@ and the forward picks a backend from its arguments (backend="auto"):
   without a GPU).
 The forward puts the backend into its cache, so the backward takes the same path.
 
+The backends agree to rounding, with one known edge: in float32 CUDA's expf is built
+on ex2.approx.ftz.f32, so a result below the smallest normal float (1.2e-38, e.g. a
+softmax probability of exp(-90)) is 0 on the GPU and a subnormal on the CPU.
+
 A backend has one method,
 
     launch(source, name, dtype, n_threads, args)
