@@ -1,7 +1,7 @@
 """The paper's JointVAE in eager PyTorch: the computation our refnet training step is timed against.
 
 Written after Dupont's own code (Schlumberger/joint-vae: models.py and training.py), with the
-parameter names of jointvae.model.JointVAE, so one state dict fits both (strict load):
+parameter names of jointvae.models.jointvae.JointVAE, so one state dict fits both (strict load):
 
     img_to_features.{0,2,4}     Conv2d(C,32) Conv2d(32,64) Conv2d(64,64), kernel 4 stride 2 pad 1   (N, 64, 4, 4)
     features_to_hidden.0        Linear(1024, 256)                                                    (N, 256)
@@ -16,7 +16,7 @@ transposed conv, as in the paper.) The loss is jointvae/objective.py's, written 
     BCE summed over pixels, mean over batch + gamma |KL_cont - C_cont(t)| + gamma |KL_disc - C_disc(t)|,
     divided by the number of pixels.
 
-Only the capacity schedule C(t) is taken from jointvae.objective.kl_penalties: it is
+Only the capacity schedule C(t) is taken from jointvae.models.objective.kl_penalties: it is
 arithmetic on the spec, done on the host, and not part of what is compared or timed.
 """
 import math
@@ -27,8 +27,8 @@ from torch import nn
 
 import refnet
 from jointvae.latent import EPS, TEMPERATURE
-from jointvae.model import FEATURES, HIDDEN
-from jointvae.objective import kl_penalties
+from jointvae.models.jointvae import FEATURES, HIDDEN
+from jointvae.models.objective import kl_penalties
 
 
 def conv_stack(layer_class, channels, last_activation):
@@ -74,7 +74,7 @@ class TorchJointVAE(nn.Module):
     def sample(self, dist, noise=None):
         """dist -> z (N, cont + sum K): reparameterised normal and Gumbel-softmax samples, concatenated.
 
-        noise {'eps': (N, cont), 'u': [(N, K_i)]} as from jointvae.objective.draw_noise (as tensors);
+        noise {'eps': (N, cont), 'u': [(N, K_i)]} as from jointvae.models.jointvae.draw_noise (as tensors);
         None draws it here with torch on the model's device, as the paper's code does.
         """
         parts = []

@@ -5,11 +5,11 @@
 
 --profile times our step layer by layer instead (bench/layer_profile.py), no torch needed.
 
-The model is the paper's MNIST JointVAE (jointvae.specs.MNIST_SPEC: 1 x 32 x 32, cont 10, disc [10],
+The model is the paper's MNIST JointVAE (jointvae.models.specs.MNIST_SPEC: 1 x 32 x 32, cont 10, disc [10],
 Adam 5e-4), at training step CAPACITY_STEP so that both capacities are mid-ramp. A step is
 
-    ours   jointvae.trainer.Trainer.train_step: draw_noise (host RNG), vae_forward,
-           vae_backward, refnet.Adam.step
+    ours   jointvae.training.trainer.Trainer.train_step: draw_noise (host RNG), JointVAE.forward,
+           the loss and its backward, JointVAE.backward (objective_and_grads), refnet.Adam.step
     torch  bench.torch_jointvae.TorchTrainer.train_step: zero_grad, forward with torch.randn/rand
            noise, the same loss, loss.backward(), torch.optim.Adam.step
 
@@ -36,9 +36,10 @@ import kernels
 import refnet
 from bench.throughput import forward_multiply_adds, matmul_peak_gflops, peak_rss_mb, rerun_with_threads
 from jointvae import datasets
-from jointvae.objective import draw_noise, vae_backward, vae_forward
-from jointvae.specs import DSPRITES_JOINTVAE_SPEC, MNIST_SPEC, validate_spec
-from jointvae.trainer import Trainer
+from jointvae.models.jointvae import draw_noise
+from jointvae.models.objective import objective_and_grads
+from jointvae.models.specs import DSPRITES_JOINTVAE_SPEC, MNIST_SPEC, validate_spec
+from jointvae.training.trainer import Trainer
 
 CAPACITY_STEP = 10_000   # the step t at which the capacities are taken: C(t) = 2 of 5 nats
 SEED = 0
@@ -55,7 +56,11 @@ class Candidate:
     name: str
     run: Callable[[], object]
     sync: Callable[[], None]
-    kernels: bool | None = None   # ours on GPU: the kernels switch, set (untimed) before each of its steps
+    kernels: bool | None = None   # ours on GPU: the fused kernels on (True) or the reference on CuPy (False)
+
+    def kernel_setting(self):
+        """The block this candidate runs in: kernels.reference_on_gpu() when its kernels are off."""
+        return kernels.reference_on_gpu(enabled=self.kernels is False)
 
 
 # ---------------------------------------------------------------------- set-up
@@ -116,26 +121,15 @@ def make_batch(batch_size, image_shape, seed=SEED):
 
 def count_kernel_launches(fn):
     """Run fn() and return how many fused kernels (kernels/*.cu) it launched on the GPU (0 on NumPy arrays)."""
-    calls = 0
-    launch = kernels.GPU.launch
-
-    def counting_launch(*args, **kwargs):
-        nonlocal calls
-        calls += 1
-        return launch(*args, **kwargs)
-
-    kernels.GPU.launch = counting_launch    # an instance attribute, shadowing the method
-    try:
-        fn()
-    finally:
-        del kernels.GPU.launch
-    return calls
+    before = kernels.GPU.launches
+    fn()
+    return kernels.GPU.launches - before
 
 
 def report_kernel_use(candidate):
     """Print how many fused kernels one step of `candidate` (ours, kernels on) launches: one extra, untimed step."""
-    kernels.set_use_kernels(True)
-    launches = count_kernel_launches(candidate.run)
+    with candidate.kernel_setting():
+        launches = count_kernel_launches(candidate.run)
     print(f"fused-kernel launches per step, {candidate.name}: {launches}"
           + ("  (the step does not call kernels/: on and off time the same code)" if not launches else ""))
 
@@ -147,8 +141,8 @@ def check_agreement(trainer, tj, net, x, x_torch):
     """
     model, spec, step = trainer.model, trainer.spec, CAPACITY_STEP
     noise = draw_noise(model, len(x), np.random.default_rng([SEED, 4]), trainer.xp)
-    stats, cache = vae_forward(model, x, noise, spec, step)
-    ours = {"loss": float(stats["objective"]), "grads": vae_backward(cache)}
+    stats, grads, _ = objective_and_grads(model, x, noise, spec, step)
+    ours = {"loss": float(stats["objective"]), "grads": grads}
     torch_loss, torch_grads = tj.loss_and_grads(net, x_torch, tj.noise_to_torch(noise, x_torch.device), spec, step)
     grad_diffs = {}
     for name, g in torch_grads.items():
@@ -173,8 +167,8 @@ def float64_gradient_error(trainer, x, noise, name, grad):
     try:
         noise64 = {"eps": None if noise["eps"] is None else noise["eps"].astype(np.float64),
                    "u": [u.astype(np.float64) for u in noise["u"]]}
-        _, cache = vae_forward(model, x.astype(np.float64), noise64, trainer.spec, CAPACITY_STEP)
-        g64 = vae_backward(cache)[name]
+        _, grads64, _ = objective_and_grads(model, x.astype(np.float64), noise64, trainer.spec, CAPACITY_STEP)
+        g64 = grads64[name]
     finally:
         model.astype(np.float32)   # float32 -> float64 -> float32 is exact: the weights are unchanged
     return float(np.linalg.norm(grad - g64) / np.linalg.norm(g64))
@@ -202,15 +196,14 @@ def time_candidates(candidates, warmup, steps, block=BLOCK):
     while done < steps:
         n = min(block, steps - done) if done >= 0 else -done
         for c in candidates:
-            if c.kernels is not None:
-                kernels.set_use_kernels(c.kernels)
-            for i in range(n + 1):      # + 1: the turn's first step is untimed
-                c.sync()
-                start = time.perf_counter()
-                c.run()
-                c.sync()
-                if done >= 0 and i > 0:
-                    times[c.name].append((time.perf_counter() - start) * 1e3)
+            with c.kernel_setting():
+                for i in range(n + 1):      # + 1: the turn's first step is untimed
+                    c.sync()
+                    start = time.perf_counter()
+                    c.run()
+                    c.sync()
+                    if done >= 0 and i > 0:
+                        times[c.name].append((time.perf_counter() - start) * 1e3)
         done += n
     return {name: np.array(t) for name, t in times.items()}
 
@@ -243,9 +236,8 @@ def make_torch(tj, device, model, spec, host):
 
 def require_agreement(trainer, tj, torch_trainer, x, x_torch, candidate):
     """Check ours (in the candidate's kernels setting) against torch; print; stop the run if they differ."""
-    if candidate.kernels is not None:
-        kernels.set_use_kernels(candidate.kernels)
-    a = check_agreement(trainer, tj, torch_trainer.net, x, x_torch)
+    with candidate.kernel_setting():
+        a = check_agreement(trainer, tj, torch_trainer.net, x, x_torch)
     print(agreement_line(len(x), candidate.name, a))
     grads_agree = a["grad_worst_rel_diff"] <= GRAD_RTOL or a.get("grad_worst_vs_float64", 1.0) <= GRAD_RTOL * 1e-2
     if "grad_worst_vs_float64" in a:
@@ -373,15 +365,11 @@ def main(argv=None):
     spec = bench_spec(args)
     if tj is not None:
         tj.torch.set_num_threads(args.threads)
-    old_setting = kernels.set_use_kernels(True)
     rows, agreements = [], []
-    try:
-        for batch_size in args.batch_sizes:
-            r, a = bench_batch(args, spec, batch_size, tj, torch_why)
-            rows += r
-            agreements += a
-    finally:
-        kernels.set_use_kernels(old_setting)
+    for batch_size in args.batch_sizes:
+        r, a = bench_batch(args, spec, batch_size, tj, torch_why)
+        rows += r
+        agreements += a
     print(f"\nms per training step, median and interquartile range of {args.steps} timed steps "
           f"after {args.warmup} warm-up steps (capacities at step {CAPACITY_STEP})")
     print_table(rows)
@@ -401,7 +389,7 @@ def main(argv=None):
 
 
 def spec_name(args):
-    return "jointvae.specs.MNIST_SPEC" if args.img == 32 else "jointvae.specs.DSPRITES_JOINTVAE_SPEC"
+    return "jointvae.models.specs.MNIST_SPEC" if args.img == 32 else "jointvae.models.specs.DSPRITES_JOINTVAE_SPEC"
 
 
 def bench_spec(args):

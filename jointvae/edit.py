@@ -26,7 +26,7 @@ import imageio.v2 as imageio
 import numpy as np
 
 from . import datasets, evaluate, visualize
-from .checkpoint import load_model
+from .models.model_folder import load_model
 from .imagefiles import read_image
 
 

@@ -26,9 +26,9 @@ import numpy as np
 import refnet
 
 from . import datasets, metrics
-from .checkpoint import load_model
-from .objective import kl_terms
-from .specs import dataset_name
+from .models.model_folder import load_model
+from .models.objective import kl_terms
+from .models.specs import dataset_name
 
 SPLIT_DATASETS = ("mnist", "fashion-mnist")   # labelled, with a train and a test split
 RECON_SAMPLE = 10000   # dSprites or image-folder images for the reconstruction and KL figures

@@ -19,7 +19,7 @@ import refnet
 
 from . import datasets
 from .evaluate import evaluate_factors
-from .specs import DEFAULT_SPECS, MODELS, validate_spec
+from .models.specs import DEFAULT_SPECS, MODELS, validate_spec
 
 COLUMNS = (("factorvae", "FactorVAE metric"), ("betavae", "β-VAE metric"), ("mig", "MIG"),
            ("recon_loss", "recon (BCE / image)"))
@@ -27,7 +27,7 @@ COLUMNS = (("factorvae", "FactorVAE metric"), ("betavae", "β-VAE metric"), ("mi
 
 def train_and_score(model_name, seed, steps, out, votes, samples=10000, log=print):
     """Train (or resume, or reuse) one run and return its evaluation dict (also saved as eval.json)."""
-    from .trainer import Trainer
+    from .training.trainer import Trainer
     folder = os.path.join(out, f"{model_name}-seed{seed}")
     eval_path = os.path.join(folder, "eval.json")
     spec = validate_spec(DEFAULT_SPECS[("dsprites", model_name)])

@@ -28,7 +28,7 @@ import sys
 import numpy as np
 
 from . import evaluate, metrics
-from .checkpoint import load_model
+from .models.model_folder import load_model
 from .edit import check_choice
 from .imagefiles import describe_skipped, find_images, read_images
 

@@ -29,7 +29,7 @@ import numpy as np
 
 from refnet.backend import to_numpy
 
-from .specs import normalise_latent_spec
+from .models.specs import normalise_latent_spec
 
 CHUNK = 1024        # images per represent() call: 16 votes of 64; a JointVAE on 64 x 64 needs ~0.5 GB for it
 MIG_BINS = 20       # equal-width bins per continuous unit (Chen et al.; disentanglement_lib's default)

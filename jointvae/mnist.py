@@ -50,7 +50,7 @@ from typing import Mapping
 
 import numpy as np
 
-from jointvae.safe_unpickle import restricted_load
+from jointvae.files.safe_unpickle import restricted_load
 from refnet.serialization import save_npz
 
 SPLITS = ("train", "test")

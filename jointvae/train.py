@@ -20,7 +20,7 @@ import sys
 import refnet
 
 from .datasets import FOLDER_DATASETS
-from .specs import DEFAULT_SPECS, FOLDER_SPEC, MODELS, SpecError, dataset_name, load_spec, validate_spec
+from .models.specs import DEFAULT_SPECS, FOLDER_SPEC, MODELS, SpecError, dataset_name, load_spec, validate_spec
 
 
 def parse_args(argv):
@@ -51,7 +51,7 @@ def parse_args(argv):
 
 
 def build_trainer(args):
-    from .trainer import Trainer
+    from .training.trainer import Trainer
     out = args.out or os.path.join("runs", args.dataset if args.model in (None, "jointvae")
                                    else f"{args.dataset}-{args.model}")
     checkpoint = os.path.join(out, "checkpoint.npz")

@@ -22,7 +22,7 @@ import imageio.v2 as imageio
 import numpy as np
 
 from . import datasets
-from .checkpoint import load_model
+from .models.model_folder import load_model
 
 TRAVERSAL_STEPS = 10
 SAMPLES_PER_ROW = 10

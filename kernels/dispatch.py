@@ -7,8 +7,8 @@ Each op in kernels/ has one entry point per direction, for example
 
 and the forward picks a backend from its arguments (backend="auto"):
 - NumPy arrays: the reference, i.e. the layer library's own functions;
-- CuPy arrays: the CUDA kernel, unless set_use_kernels(False) switched kernels
-  off, in which case the same reference code runs on CuPy (to compare the two);
+- CuPy arrays: the CUDA kernel; inside `with kernels.reference_on_gpu():` the
+  same reference code runs on CuPy instead (to compare the two, or to time them);
 - or the backend passed explicitly: "reference", GPU, or kernels.cpu.CPU, which
   runs the .cu text compiled as C++ on the host (how the tests check the kernels
   without a GPU).
@@ -25,8 +25,11 @@ A backend has one method,
 which runs the kernel `{name}_f32` or `{name}_f64` of kernels/{source} as a
 grid-stride loop over n_threads iterations. args are, in the kernel's order,
 arrays of the backend's kind (C-contiguous, of dtype), Python floats (passed as
-the kernel's T) and Python ints (passed as long long).
+the kernel's T) and Python ints (passed as long long). The GPU backend counts its
+launches (`GPU.launches`), so a benchmark can say how many kernels a step runs.
 """
+import contextlib
+import contextvars
 from pathlib import Path
 
 import numpy as np
@@ -37,14 +40,23 @@ KERNEL_DIR = Path(__file__).parent
 NVRTC_OPTIONS = ("-std=c++14",)        # CuPy's RawModule and the NVRTC test compile with the same options
 SUFFIX = {np.dtype(np.float32): "f32", np.dtype(np.float64): "f64"}
 
-_use_kernels = True
+# A context variable, not a module global: the switch holds for the `with` block of this thread only.
+_kernels_on_gpu = contextvars.ContextVar("kernels_on_gpu", default=True)
 
 
-def set_use_kernels(flag):
-    """Turn the CUDA kernels on or off for CuPy arrays (off: the reference runs on CuPy). Returns the old value."""
-    global _use_kernels
-    old, _use_kernels = _use_kernels, bool(flag)
-    return old
+@contextlib.contextmanager
+def reference_on_gpu(enabled=True):
+    """Within the block, CuPy arrays run the NumPy reference code (on CuPy) instead of the CUDA kernels.
+
+        with kernels.reference_on_gpu():
+            stats = train_step(x)            # the same step, written in array operations
+    `enabled=False` makes the block use the kernels, so a caller can choose with one `with`.
+    """
+    token = _kernels_on_gpu.set(not enabled)
+    try:
+        yield
+    finally:
+        _kernels_on_gpu.reset(token)
 
 
 def sources():
@@ -71,7 +83,7 @@ def choose_backend(array, backend="auto"):
             return None
         if backend != "auto":
             raise ValueError(f"backend must be 'auto', 'reference' or a backend object, not {backend!r}")
-        if get_array_module(array) is np or not _use_kernels:
+        if get_array_module(array) is np or not _kernels_on_gpu.get():
             return None
         return GPU
     return backend
@@ -113,6 +125,7 @@ class GpuBackend:
 
     def __init__(self):
         self._modules = {}
+        self.launches = 0       # kernels launched so far, for benchmarks
 
     def launch(self, source, name, dtype, n_threads, args):
         import cupy  # here, not at the top: nothing else in kernels/ needs CuPy
@@ -124,6 +137,7 @@ class GpuBackend:
         typed = tuple(as_c_type[scalar_kind(a)](a) for a in args)
         blocks = max(1, min(-(-n_threads // self.threads_per_block), self.max_blocks))
         function((blocks,), (self.threads_per_block,), typed)
+        self.launches += 1
 
     def __repr__(self):
         return "GPU"

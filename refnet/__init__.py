@@ -11,7 +11,9 @@ from .activations import LeakyReLU, ReLU, Sigmoid, Softmax, select, sigmoid, sof
 from .backend import get_array_module, gpu_available, params_to, to_device, to_numpy
 from .conv import (Conv2d, ConvTranspose2d, batch_first, batch_last, col2im, conv_output_size,
                    conv_transpose_output_size, im2col)
-from .kl import kl_categorical_uniform, kl_categorical_uniform_backward, kl_normal, kl_normal_backward
+from .latent import (gumbel_softmax, gumbel_softmax_backward, kl_categorical_uniform, kl_categorical_uniform_backward,
+                     kl_normal, kl_normal_backward, max_categorical_kl, one_hot_argmax, reparameterize_normal,
+                     reparameterize_normal_backward)
 from .layer import Container, Layer, Sequential
 from .linear import Linear
 from .memory import retain_freed_memory

@@ -93,6 +93,18 @@ class Container(Layer):
         if value:  # Layer.__init__ assigns {}: containers own no arrays directly.
             raise AttributeError("a Container's params come from its children")
 
+    def backward_child(self, path, dy, cache):
+        """Backward of the sub-layer at dotted `path` ('fc_mean', 'fc_alphas.0') -> (dx, grads).
+
+        The gradients are named as in self.params ('fc_alphas.0.weight'): the one place where a
+        container's parameter names are made, for Sequential and for hand-composed models alike.
+        """
+        layer = self
+        for name in path.split("."):
+            layer = layer.children[name]
+        dx, grads = layer.backward(dy, cache)
+        return dx, {f"{path}.{name}": g for name, g in grads.items()}
+
     def _assign(self, new_params):
         by_child = {}
         for name, value in new_params.items():
@@ -131,10 +143,9 @@ class Sequential(Container):
 
     def backward(self, dy, cache):
         grads = {}
-        for (child_name, layer), layer_cache in zip(reversed(self.children.items()), reversed(cache)):
-            dy, layer_grads = layer.backward(dy, layer_cache)
-            for name, g in layer_grads.items():
-                grads[f"{child_name}.{name}"] = g
+        for child_name, layer_cache in zip(reversed(self.children), reversed(cache)):
+            dy, layer_grads = self.backward_child(child_name, dy, layer_cache)
+            grads.update(layer_grads)
         return dy, grads
 
     def backward_input(self, dy, cache):

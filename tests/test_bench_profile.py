@@ -7,7 +7,7 @@ from refnet import conv
 def test_profile_quick_mode_runs_and_unwraps(capsys, tmp_path):
     from bench import train_step
     from bench.layer_profile import leaf_layers, profile_step
-    from jointvae.model import JointVAE
+    from jointvae.models.jointvae import JointVAE
 
     im2col, col2im = conv.im2col, conv.col2im
     assert train_step.main(["--profile", "--batch-sizes", "2", "--steps", "1", "--warmup", "0",
@@ -41,7 +41,7 @@ def test_bench_quick_mode_prints_one_json_line_per_batch(capsys):
 def test_multiply_adds_of_the_mnist_model_match_a_hand_count():
     """2.1 GFLOP per step at batch 64 (the CPU-speed issue's figure): 3 x 2 x the forward multiply-adds."""
     from bench.throughput import forward_multiply_adds
-    from jointvae.model import JointVAE
+    from jointvae.models.jointvae import JointVAE
     model = JointVAE((1, 32, 32), {"cont": 10, "disc": [10]}, rng=np.random.default_rng(0))
     x = np.zeros((64, 1, 32, 32), np.float32)
     macs = forward_multiply_adds(model, x.shape, lambda: model.decode_forward(model.eval_code(model.encode(x))))

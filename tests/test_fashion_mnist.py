@@ -17,7 +17,7 @@ from jointvae import evaluate, fashion_mnist, mnist, train
 from jointvae.datasets import load_dataset
 from jointvae.fashion_mnist import FASHION_MNIST, load_fashion_mnist
 from jointvae.mnist import MnistUnavailableError, encode_idx, idx_sha256, load_idx_dataset
-from jointvae.specs import DEFAULT_SPECS, dataset_name, image_shape, validate_spec
+from jointvae.models.specs import DEFAULT_SPECS, dataset_name, image_shape, validate_spec
 from refnet.serialization import save_npz
 
 SIZES = {"train": 12, "test": 20}

@@ -30,24 +30,19 @@ def test_every_layer_matches_numpy_on_gpu():
 def test_training_step_matches_numpy(use_kernels):
     """One whole JointVAE step (forward, backward) on CuPy against NumPy, same weights, data and noise."""
     import kernels
-    from jointvae.model import JointVAE
-    from jointvae.objective import draw_noise, vae_backward, vae_forward
-    from jointvae.specs import MNIST_SPEC, validate_spec
+    from jointvae.models.jointvae import JointVAE, draw_noise
+    from jointvae.models.objective import objective_and_grads
+    from jointvae.models.specs import MNIST_SPEC, validate_spec
     spec = validate_spec(MNIST_SPEC)
     model = JointVAE((1, 32, 32), spec["latent_spec"], rng=np.random.default_rng(0))
     x = np.random.default_rng(1).random((64, 1, 32, 32), dtype=np.float32)
     noise = draw_noise(model, 64, np.random.default_rng(2))
-    stats, cache = vae_forward(model, x, noise, spec, step=10000)
-    grads = vae_backward(cache)
+    stats, grads, _ = objective_and_grads(model, x, noise, spec, step=10000)
 
     model.to("gpu")
     noise_gpu = {"eps": refnet.to_device(noise["eps"], "gpu"), "u": [refnet.to_device(u, "gpu") for u in noise["u"]]}
-    old = kernels.set_use_kernels(use_kernels)
-    try:
-        stats_gpu, cache_gpu = vae_forward(model, refnet.to_device(x, "gpu"), noise_gpu, spec, step=10000)
-        grads_gpu = vae_backward(cache_gpu)
-    finally:
-        kernels.set_use_kernels(old)
+    with kernels.reference_on_gpu(enabled=not use_kernels):
+        stats_gpu, grads_gpu, _ = objective_and_grads(model, refnet.to_device(x, "gpu"), noise_gpu, spec, step=10000)
     # A KL near 0 is a sum of float32 terms of size ~1 that cancel (kl_disc is 0.0009 here), so its rounding is
     # absolute, about 1e-8 on an H100: hence the atol.
     for key in ("loss", "recon", "kl_cont", "kl_disc"):
@@ -61,8 +56,8 @@ def test_training_step_matches_numpy(use_kernels):
 @pytest.mark.parametrize("model_name", ["factorvae", "joint-factorvae"])
 def test_factor_training_step_matches_numpy(tmp_path, model_name):
     """A whole FactorVAE step (VAE and discriminator updates) on CuPy against NumPy, same seed and data."""
-    from jointvae.specs import DEFAULT_SPECS, validate_spec
-    from jointvae.trainer import Trainer
+    from jointvae.models.specs import DEFAULT_SPECS, validate_spec
+    from jointvae.training.trainer import Trainer
     spec = validate_spec(dict(DEFAULT_SPECS[("dsprites", model_name)], image_shape=[1, 32, 32], dataset=None,
                               batch_size=16, d_hidden=64, d_layers=2))
     images = np.random.default_rng(0).integers(0, 256, (64, 1, 32, 32)).astype(np.uint8)

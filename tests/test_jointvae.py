@@ -7,11 +7,11 @@ import numpy as np
 import pytest
 
 from jointvae import load_model
-from jointvae.checkpoint import ModelFileError
-from jointvae.model import InputError
-from jointvae.objective import capacity, kl_penalties
-from jointvae.specs import MNIST_SPEC, SpecError, validate_spec
-from jointvae.trainer import Trainer
+from jointvae.models.model_folder import ModelFileError
+from jointvae.models.jointvae import InputError
+from jointvae.models.objective import capacity, kl_penalties
+from jointvae.models.specs import MNIST_SPEC, SpecError, validate_spec
+from jointvae.training.trainer import Trainer
 
 REFERENCE = os.path.join(os.path.dirname(__file__), "..", "..", "shared", "reference_models")
 needs_reference = pytest.mark.skipif(not os.path.isdir(REFERENCE), reason="../shared/reference_models not present")
@@ -68,7 +68,7 @@ def test_mismatched_spec_and_corrupt_weights_give_one_line_errors(tmp_path):
 
 
 def test_bad_images_are_named():
-    from jointvae.model import JointVAE
+    from jointvae.models.jointvae import JointVAE
     model = JointVAE((1, 32, 32), {"cont": 2, "disc": [3]}, rng=np.random.default_rng(0))
     with pytest.raises(InputError, match=r"expected images of shape \(N, 1, 32, 32\), got \(2, 1, 28, 28\)"):
         model.encode(np.zeros((2, 1, 28, 28), np.float32))

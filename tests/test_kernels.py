@@ -16,7 +16,7 @@ from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
 import refnet
-from kernels import bce, categorical, cpu, dispatch, gumbel, normal, nvrtc
+from kernels import categorical, cpu, dispatch, gumbel, normal, nvrtc
 from verify import suite
 from verify.kernel_cases import KERNEL_CASES, KERNEL_MUTANTS, MUTATIONS, mutant_backend
 
@@ -52,11 +52,11 @@ def test_nvrtc_compiles_every_kernel(source, need_nvrtc):
 
 def test_nvrtc_reports_errors(need_nvrtc):
     """The compile test can fail: a missing semicolon is an NvrtcError with NVRTC's log."""
-    good = dispatch.source_text("bce.cu")
-    text = good.replace("log1p(exp(-fabs(x[i])));", "log1p(exp(-fabs(x[i])))")
+    good = dispatch.source_text("normal.cu")
+    text = good.replace("mu[i] * mu[i] - var);", "mu[i] * mu[i] - var)")
     assert text != good
     with pytest.raises(nvrtc.NvrtcError, match="expected a \";\""):
-        nvrtc.compile_to_ptx(text, "bce.cu", dispatch.NVRTC_OPTIONS)
+        nvrtc.compile_to_ptx(text, "normal.cu", dispatch.NVRTC_OPTIONS)
 
 
 # ---------------------------------------------------------------- 2. CPU execution vs reference
@@ -79,17 +79,8 @@ def categorical_op(a, backend):
     return {"kl": kl, "dalpha": categorical.kl_categorical_uniform_backward(a["dkl"], cache)}
 
 
-def bce_op(a, backend):
-    out = {}
-    for reduction in ("none", "mean", "batchmean"):
-        loss, cache = bce.binary_cross_entropy_with_logits(a["x"], a["t"], reduction, backend=backend)
-        dloss = a["dloss"] if reduction == "none" else 1.0
-        out[reduction], out[f"d {reduction}"] = loss, bce.binary_cross_entropy_with_logits_backward(dloss, cache)
-    return out
-
-
 # Inputs, extremes included: probabilities exactly 0 and 1 and within 1e-22 of them
-# (softmax of logits up to +-50), u = 0 and the largest u below 1, logvar = +-20, |x| = 50.
+# (softmax of logits up to +-50), u = 0 and the largest u below 1, logvar = +-20.
 logits = st.floats(-50, 50) | st.sampled_from([-50.0, 0.0, 50.0])
 uniforms = st.floats(0, 1, exclude_max=True) | st.sampled_from([0.0, 1e-30, 0.5, float(np.nextafter(1.0, 0.0))])
 
@@ -130,13 +121,6 @@ def categorical_inputs(draw):
     return dict(alpha=draw(probabilities(shape)), dkl=gradient(draw, shape[:1]))
 
 
-@st.composite
-def bce_inputs(draw):
-    shape = tuple(draw(st.lists(st.integers(1, 4), min_size=1, max_size=3)))
-    return dict(x=draw(hnp.arrays(np.float64, shape, elements=logits)),
-                t=draw(hnp.arrays(np.float64, shape, elements=st.floats(0, 1) | st.sampled_from([0.0, 1.0]))),
-                dloss=gradient(draw, shape))
-
 
 # How big the terms are that make up each output, in float64. Kernel and reference evaluate the
 # same expression in the same order and round differently only inside exp/log/log1p/tanh (libm
@@ -170,18 +154,9 @@ def categorical_sizes(a, r):
             "dalpha": np.abs(a["dkl"])[:, None] * (LOG_EPS + 1) * np.ones(k)}
 
 
-def bce_sizes(a, r):
-    x, t, n = a["x"], a["t"], a["x"].shape[0]
-    terms = np.abs(x) * (1 + t) + np.log(2)       # max(x, 0), x t, log1p(exp(-|x|)) <= log 2
-    slope = 1 + t                                 # sigmoid(x) and t
-    return {"none": terms, "mean": terms.mean(), "batchmean": terms.sum() / n,
-            "d none": np.abs(a["dloss"]) * slope, "d mean": slope / x.size, "d batchmean": slope / n}
-
-
 OPS = {"gumbel.cu": (gumbel_op, gumbel_inputs(), gumbel_sizes),
        "normal.cu": (normal_op, normal_inputs(), normal_sizes),
-       "categorical.cu": (categorical_op, categorical_inputs(), categorical_sizes),
-       "bce.cu": (bce_op, bce_inputs(), bce_sizes)}
+       "categorical.cu": (categorical_op, categorical_inputs(), categorical_sizes)}
 
 
 def cast(inputs, dtype):
@@ -242,9 +217,6 @@ def test_edge_values_agree(dtype):
     logvar = np.array([[-20.0, 20.0, 0.0], [20.0, -20.0, 1e-8], [-20.0, 20.0, 20.0]])
     mu = np.array([[0.0, 0.0, 50.0], [-50.0, 1.0, 0.0], [1e-20, -3.0, 7.0]])
     assert_matches("normal.cu", dict(mu=mu, logvar=logvar, eps=g, dz=g, dkl=-g), dtype)
-    x = np.array([[-50.0, 50.0, 0.0], [50.0, -50.0, 17.0], [-17.0, 1e-30, -1e-30]])
-    t = np.array([[0.0, 1.0, 0.5], [0.0, 1.0, 1.0], [0.0, 0.0, 1.0]])
-    assert_matches("bce.cu", dict(x=x, t=t, dloss=g), dtype)
 
 
 def test_grid_stride_loops_cover_every_element():
@@ -252,14 +224,13 @@ def test_grid_stride_loops_cover_every_element():
     each loop starts at its thread's index and strides over the whole grid, no element skipped or repeated."""
     grid = cpu.CpuBackend(grid=(3, 2))
     rng = np.random.default_rng(0)
-    inputs = {   # 13 rows (7 x 3 elements for bce) over 6 threads: some threads take 3 turns, some 2
+    inputs = {   # 13 rows over 6 threads: some threads take 3 turns, some 2
         "gumbel.cu": dict(alpha=rng.dirichlet(np.ones(5), 13), u=rng.random((13, 5)), tau=0.67,
                           dy=rng.standard_normal((13, 5))),
         "normal.cu": dict(mu=rng.standard_normal((13, 3)), logvar=rng.standard_normal((13, 3)),
                           eps=rng.standard_normal((13, 3)), dz=rng.standard_normal((13, 3)),
                           dkl=rng.standard_normal((13, 3))),
         "categorical.cu": dict(alpha=rng.dirichlet(np.ones(4), 13), dkl=rng.standard_normal(13)),
-        "bce.cu": dict(x=rng.standard_normal((7, 3)) * 5, t=rng.random((7, 3)), dloss=rng.standard_normal((7, 3))),
     }
     for source, (op, _, _) in OPS.items():
         one, many = op(inputs[source], cpu.CPU), op(inputs[source], grid)
@@ -275,13 +246,23 @@ def test_numpy_arrays_run_the_reference():
     alpha, u = rng.dirichlet(np.ones(4), 3), rng.random((3, 4))
     y, cache = gumbel.gumbel_softmax(alpha, u, 0.67)
     assert cache[0] is None
-    from jointvae import latent
-    np.testing.assert_array_equal(y, latent.gumbel_softmax(alpha, u, 0.67)[0])
-    old = dispatch.set_use_kernels(False)   # the switch is about CuPy arrays; NumPy ones always use the reference
-    try:
+    np.testing.assert_array_equal(y, refnet.latent.gumbel_softmax(alpha, u, 0.67)[0])
+    with dispatch.reference_on_gpu():   # the switch is about CuPy arrays; NumPy ones always use the reference
         assert gumbel.gumbel_softmax(alpha, u, 0.67)[1][0] is None
-    finally:
-        assert dispatch.set_use_kernels(old) is False
+
+
+def test_reference_on_gpu_is_a_scoped_switch():
+    """The switch holds inside its block only, nests, and is undone by an exception."""
+    assert dispatch._kernels_on_gpu.get()
+    with dispatch.reference_on_gpu():
+        assert not dispatch._kernels_on_gpu.get()
+        with dispatch.reference_on_gpu(enabled=False):
+            assert dispatch._kernels_on_gpu.get()
+        assert not dispatch._kernels_on_gpu.get()
+    with pytest.raises(RuntimeError):
+        with dispatch.reference_on_gpu():
+            raise RuntimeError("inside")
+    assert dispatch._kernels_on_gpu.get()
 
 
 def test_backend_choice_and_errors():
@@ -293,7 +274,7 @@ def test_backend_choice_and_errors():
     with pytest.raises(TypeError, match="float32 or float64"):
         categorical.kl_categorical_uniform(np.ones((2, 3), dtype=np.int64), backend=cpu.CPU)
     # The forward records its backend in the cache, and the backward takes that path.
-    y, cache = gumbel.gumbel_softmax(np.full((2, 3), 1 / 3), np.full((2, 3), 0.5), backend=cpu.CPU)
+    y, cache = gumbel.gumbel_softmax(np.full((2, 3), 1 / 3), np.full((2, 3), 0.5), 0.67, backend=cpu.CPU)
     assert cache[0] is cpu.CPU and gumbel.gumbel_softmax_backward(np.ones((2, 3)), cache).shape == (2, 3)
 
 

@@ -11,13 +11,13 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from jointvae.legacy_torch import (
+from jointvae.files.legacy_torch import (
     LEGACY_MAGIC_NUMBER,
     LEGACY_PROTOCOL_VERSION,
     LegacyTorchFormatError,
     load_legacy_torch,
 )
-from jointvae.safe_unpickle import RestrictedUnpickler, restricted_load
+from jointvae.files.safe_unpickle import RestrictedUnpickler, restricted_load
 
 REFERENCE_DIR = Path(__file__).resolve().parents[2] / "shared" / "reference_models" / "mnist"
 MODEL_PT = REFERENCE_DIR / "model.pt"

@@ -5,11 +5,11 @@ import numpy as np
 import pytest
 
 import refnet
-from jointvae import factor
-from jointvae.model import JointVAE
-from jointvae.objective import draw_noise, kl_penalties, vae_backward, vae_forward
-from jointvae.specs import DEFAULT_SPECS, SpecError, validate_spec
-from jointvae.trainer import Trainer
+from jointvae.models import factorvae
+from jointvae.models.jointvae import JointVAE, draw_noise
+from jointvae.models.objective import kl_penalties, objective_and_grads
+from jointvae.models.specs import DEFAULT_SPECS, SpecError, validate_spec
+from jointvae.training.trainer import Trainer
 
 SHAPE = (1, 32, 32)
 
@@ -36,7 +36,7 @@ def objective_parts(spec, step=10, seed=0):
 def test_beta_objective_is_recon_plus_beta_kl(model_name):
     spec = small_spec(model_name)
     model, x, noise = objective_parts(spec)
-    stats, _ = vae_forward(model, x, noise, spec, step=10)
+    stats, _, _ = objective_and_grads(model, x, noise, spec, step=10)
     expected = stats["recon"] + spec["beta"] * (stats["kl_cont"] + stats["kl_disc"])
     assert float(stats["loss"]) == pytest.approx(float(expected), rel=1e-6)
     assert kl_penalties(spec, 10)["cont"] == (None, spec["beta"])
@@ -45,7 +45,7 @@ def test_beta_objective_is_recon_plus_beta_kl(model_name):
 def test_capacity_vae_objective_follows_the_schedule():
     spec = small_spec("capacity-vae")
     model, x, noise = objective_parts(spec)
-    stats, _ = vae_forward(model, x, noise, spec, step=50000)
+    stats, _, _ = objective_and_grads(model, x, noise, spec, step=50000)
     c, gamma = kl_penalties(spec, 50000)["cont"]
     assert c == pytest.approx(12.5)   # 0 -> 25 nats over 100k steps
     assert float(stats["loss"]) == pytest.approx(float(stats["recon"] + gamma * abs(stats["kl_cont"] - c)), rel=1e-6)
@@ -57,9 +57,8 @@ def test_tc_term_changes_only_the_encoders_gradient():
     for gamma in (0.0, 40.0):
         spec = small_spec("factorvae", tc_gamma=gamma)
         model, x, noise = objective_parts(spec)
-        discriminator = factor.make_discriminator(model.latent_dim, np.random.default_rng(5), hidden=16)
-        stats, cache = vae_forward(model, x, noise, spec, 10, discriminator)
-        grads[gamma] = vae_backward(cache)
+        discriminator = factorvae.make_discriminator(model.latent_dim, np.random.default_rng(5), hidden=16)
+        stats, grads[gamma], _ = objective_and_grads(model, x, noise, spec, 10, discriminator)
     for name in grads[0.0]:
         same = np.array_equal(grads[0.0][name], grads[40.0][name])
         decoder = name.startswith(("latent_to_features", "features_to_img"))
@@ -70,10 +69,10 @@ def test_permute_dims_shuffles_each_block_as_a_whole():
     rng = np.random.default_rng(0)
     spec = {"cont": 3, "disc": [4]}
     z = np.concatenate([rng.normal(size=(50, 3)), np.eye(4)[rng.integers(0, 4, 50)]], axis=1)
-    blocks = factor.latent_blocks(spec)
+    blocks = factorvae.latent_blocks(spec)
     assert blocks == [(0, 1), (1, 2), (2, 3), (3, 7)]
-    perms = factor.draw_permutations(spec, 50, rng)
-    out = factor.permute_dims(z, perms, blocks)
+    perms = factorvae.draw_permutations(spec, 50, rng)
+    out = factorvae.permute_dims(z, perms, blocks)
     for (start, stop), perm in zip(blocks, perms):
         np.testing.assert_array_equal(out[:, start:stop], z[perm, start:stop])
         assert sorted(map(tuple, out[:, start:stop])) == sorted(map(tuple, z[:, start:stop]))  # same marginal
@@ -82,13 +81,13 @@ def test_permute_dims_shuffles_each_block_as_a_whole():
 
 
 def test_discriminator_shape_and_loss_at_chance():
-    d = factor.make_discriminator(10, np.random.default_rng(0))
+    d = factorvae.make_discriminator(10, np.random.default_rng(0))
     assert len([k for k in d.params if k.endswith("weight")]) == 7          # 6 hidden layers + output
     assert d.params["0.weight"].shape == (1000, 10) and d.params["12.weight"].shape == (2, 1000)
     d.params["12.weight"][...] = 0.0
     d.params["12.bias"][...] = 0.0
-    tc, cache = factor.tc_forward(d, np.ones((4, 10), np.float32))
-    stats, _ = factor.discriminator_forward(cache, np.ones((4, 10), np.float32))
+    tc, cache = factorvae.tc_forward(d, np.ones((4, 10), np.float32))
+    stats, _ = factorvae.discriminator_forward(cache, np.ones((4, 10), np.float32))
     assert float(tc) == 0.0 and float(stats["d_loss"]) == pytest.approx(np.log(2))
 
 

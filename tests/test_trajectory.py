@@ -69,7 +69,7 @@ def run_trajectory(tmp_path, name, spec):
 
 
 def preset_spec(name):
-    from jointvae.specs import DEFAULT_SPECS, validate_spec
+    from jointvae.models.specs import DEFAULT_SPECS, validate_spec
     dataset, model, _ = RUNS[name]
     spec = validate_spec(DEFAULT_SPECS[(dataset, model)])
     spec.pop("print_loss_every", None)

@@ -17,7 +17,7 @@ import numpy as np
 from hypothesis import strategies as st
 
 import refnet
-from refnet import kl as klmod
+from refnet import latent
 from refnet import losses
 
 from .gradcheck import layer_op
@@ -126,25 +126,24 @@ def build_kl_normal(cfg, rng):
     shape = (cfg["n"], cfg["d"])
 
     def backward(dkl, cache):
-        dmu, dlogvar = klmod.kl_normal_backward(dkl, cache)
+        dmu, dlogvar = latent.kl_normal_backward(dkl, cache)
         return {"mu": dmu, "logvar": dlogvar}
 
-    return klmod.kl_normal, backward, {"mu": rng.normal(0, 2, shape), "logvar": rng.uniform(-5, 5, shape)}
+    return latent.kl_normal, backward, {"mu": rng.normal(0, 2, shape), "logvar": rng.uniform(-5, 5, shape)}
 
 
 def build_kl_categorical(cfg, rng):
     def forward(alpha):
-        return klmod.kl_categorical_uniform(alpha)
+        return latent.kl_categorical_uniform(alpha)
 
     def backward(dkl, cache):
-        return {"alpha": klmod.kl_categorical_uniform_backward(dkl, cache)}
+        return {"alpha": latent.kl_categorical_uniform_backward(dkl, cache)}
 
     alpha = refnet.softmax(rng.normal(0, 2, (cfg["n"], cfg["k"])))
     return forward, backward, {"alpha": alpha + 1e-3}  # away from 0: log has no finite difference there
 
 
 def build_reparameterize_normal(cfg, rng):
-    from jointvae import latent
     shape = (cfg["n"], cfg["d"])
     eps = rng.standard_normal(shape)
 
@@ -159,7 +158,6 @@ def build_reparameterize_normal(cfg, rng):
 
 
 def build_gumbel_softmax(cfg, rng):
-    from jointvae import latent
     shape = (cfg["n"], cfg["k"])
     u = rng.uniform(0, 1, shape)
 
@@ -184,16 +182,16 @@ OBJECTIVES = {  # what a spec adds to the latent spec, per model family
 
 def small_discriminator(latent_dim, rng):
     """FactorVAE's discriminator, narrow and shallow so that finite differences stay cheap."""
-    from jointvae import factor
-    return factor.make_discriminator(latent_dim, rng, hidden=6, hidden_layers=2, dtype=np.float64)
+    from jointvae.models import factorvae
+    return factorvae.make_discriminator(latent_dim, rng, hidden=6, hidden_layers=2, dtype=np.float64)
 
 
 def build_vae_objective(cfg, rng, model_name="jointvae"):
     """A model's whole training objective, differentiated w.r.t. every parameter of the VAE
     (FactorVAE: with the TC term flowing through a fixed discriminator into the encoder)."""
-    from jointvae.model import JointVAE
-    from jointvae.objective import draw_noise, vae_backward, vae_forward
-    from jointvae.specs import validate_spec
+    from jointvae.models.jointvae import JointVAE, draw_noise
+    from jointvae.models.objective import objective_and_grads
+    from jointvae.models.specs import validate_spec
     spec = validate_spec({"latent_spec": cfg["latent_spec"], "image_shape": cfg["image_shape"],
                           **OBJECTIVES[model_name]})
     model = JointVAE(cfg["image_shape"], spec["latent_spec"], rng=rng, dtype=np.float64)
@@ -203,23 +201,23 @@ def build_vae_objective(cfg, rng, model_name="jointvae"):
 
     def forward(**params):
         model.set_params(params)
-        stats, cache = vae_forward(model, x, noise, spec, cfg["step"], discriminator)
-        return stats["objective"], cache
+        stats, grads, _ = objective_and_grads(model, x, noise, spec, cfg["step"], discriminator)
+        return stats["objective"], grads
 
-    def backward(dobjective, cache):
-        return {k: dobjective * g for k, g in vae_backward(cache).items()}
+    def backward(dobjective, grads):
+        return {k: dobjective * g for k, g in grads.items()}
 
     return forward, backward, dict(model.params)
 
 
 def build_tc(cfg, rng, tc_backward=None):
     """FactorVAE's TC estimate mean(D_0(z) - D_1(z)), differentiated w.r.t. z."""
-    from jointvae import factor
+    from jointvae.models import factorvae
     discriminator = small_discriminator(cfg["d"], rng)
-    tc_backward = tc_backward or factor.tc_backward
+    tc_backward = tc_backward or factorvae.tc_backward
 
     def forward(z):
-        return factor.tc_forward(discriminator, z)
+        return factorvae.tc_forward(discriminator, z)
 
     def backward(dtc, cache):
         return {"z": tc_backward(dtc, cache)}
@@ -229,15 +227,15 @@ def build_tc(cfg, rng, tc_backward=None):
 
 def build_discriminator_loss(cfg, rng, discriminator_backward=None):
     """FactorVAE's discriminator loss 1/2 [CE(D(z), real) + CE(D(z_perm), permuted)], w.r.t. every D parameter."""
-    from jointvae import factor
+    from jointvae.models import factorvae
     discriminator = small_discriminator(cfg["d"], rng)
     z, z_perm = rng.normal(0, 1, (cfg["n"], cfg["d"])), rng.normal(0, 1, (cfg["n"] + 1, cfg["d"]))
-    discriminator_backward = discriminator_backward or factor.discriminator_backward
+    discriminator_backward = discriminator_backward or factorvae.discriminator_backward
 
     def forward(**params):
         discriminator.set_params(params)
-        _, tc_cache = factor.tc_forward(discriminator, z)
-        stats, cache = factor.discriminator_forward(tc_cache, z_perm)
+        _, tc_cache = factorvae.tc_forward(discriminator, z)
+        stats, cache = factorvae.discriminator_forward(tc_cache, z_perm)
         return stats["d_loss"], cache
 
     def backward(dloss, cache):

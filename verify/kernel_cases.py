@@ -17,7 +17,6 @@ import numpy as np
 from hypothesis import strategies as st
 
 import refnet
-from refnet import losses
 
 from .cases import Case, small
 
@@ -89,23 +88,6 @@ def build_categorical(cfg, rng, mutation=None):
     return forward, backward, {"alpha": alpha + 1e-3}  # away from 0: log has no finite difference there
 
 
-def build_bce(cfg, rng, mutation=None):
-    from kernels import bce
-    backend, shape = kernel_backend(mutation), cfg["shape"]
-    target = rng.uniform(0, 1, shape) if not cfg["binary"] else rng.integers(0, 2, shape).astype(np.float64)
-
-    def forward(x):
-        return bce.binary_cross_entropy_with_logits(x, target, cfg["reduction"], backend=backend)
-
-    def backward(dloss, cache):
-        return {"x": bce.binary_cross_entropy_with_logits_backward(dloss, cache)}
-
-    limit = cfg["logit_range"]
-    return forward, backward, {"x": rng.uniform(-limit, limit, shape)}
-
-
-shapes = st.lists(st.integers(1, 4), min_size=1, max_size=3).map(tuple)
-
 # Keyed by the kernel file each case runs.
 CASES_BY_SOURCE = {
     "gumbel.cu": Case("kernel gumbel.cu: gumbel_softmax",
@@ -118,10 +100,6 @@ CASES_BY_SOURCE = {
                       build_normal),
     "categorical.cu": Case("kernel categorical.cu: kl_categorical_uniform",
                            st.fixed_dictionaries(dict(n=small, k=st.integers(1, 8))), build_categorical),
-    "bce.cu": Case("kernel bce.cu: binary_cross_entropy_with_logits",
-                   st.fixed_dictionaries(dict(shape=shapes, reduction=st.sampled_from(losses.REDUCTIONS),
-                                              binary=st.booleans(), logit_range=st.sampled_from([8.0, 50.0]))),
-                   build_bce),
 }
 KERNEL_CASES = list(CASES_BY_SOURCE.values())
 
@@ -131,7 +109,6 @@ MUTATIONS = {
     "normal.cu": ("(var - T(1))", "(var + T(1))", "dlogvar with exp(logvar) + 1"),
     "categorical.cu": ("log(alpha[i] + eps) + alpha[i]", "log(alpha[i] + eps) - alpha[i]",
                        "dalpha with log(alpha) - alpha/alpha"),
-    "bce.cu": ("- x[i] * t[i]", "+ x[i] * t[i]", "forward adds x t"),
 }
 
 KERNEL_MUTANTS = [

@@ -7,7 +7,7 @@ the mutation checks pass only when the gradient check FAILS on them.
 from functools import partial
 
 import refnet
-from refnet import kl as klmod
+from refnet import latent
 
 from .cases import CASES, Case, build_activation, build_conv, build_discriminator_loss, build_linear, build_tc
 
@@ -54,13 +54,13 @@ def _kl_normal_missing_term(cfg, rng):
         return {"mu": dkl * mu, "logvar": dkl * 0.5 * var}
 
     _, _, arrays = _case("kl_normal").build(cfg, rng)
-    return klmod.kl_normal, backward, arrays
+    return latent.kl_normal, backward, arrays
 
 
 def _tc_backward_labels_swapped(dtc, cache):
     """dTC/dz as if TC were mean(D_1 - D_0): the two logits' roles swapped."""
-    from jointvae import factor
-    return -factor.tc_backward(dtc, cache)
+    from jointvae.models import factorvae
+    return -factorvae.tc_backward(dtc, cache)
 
 
 def _discriminator_backward_real_half_only(cache):

@@ -39,7 +39,7 @@ from typing import Any
 
 import numpy as np
 
-from jointvae.safe_unpickle import RefusedGlobalError, restricted_load
+from .safe_unpickle import RefusedGlobalError, restricted_load
 
 LEGACY_MAGIC_NUMBER = 0x1950A86A20F9469CFC6C
 LEGACY_PROTOCOL_VERSION = 1001

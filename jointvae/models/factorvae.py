@@ -14,6 +14,12 @@ through D (whose own parameters it leaves alone). D is trained separately on
 with z' from a second, independent batch. L_D's gradient reaches D only: the
 z it sees are values, so nothing of it flows back into the encoder.
 
+One FactorVAE step is two updates from the same parameters:
+
+    tc, tc_cache = tc_forward(D, z)                      # the VAE adds tc_gamma * tc (objective.py)
+    dz = tc_backward(dtc, tc_cache)                      # ... and this reaches the encoder through D
+    stats = update_discriminator(D, optimizer, tc_cache, model, x_other, rng)   # L_D on real and permuted codes
+
 Samples of prod_j q(z_j) come from permuting each latent block across the
 batch independently. A block is one continuous unit, or, for JointVAE x
 FactorVAE, a whole relaxed one-hot of a discrete latent (permuting its columns
@@ -23,6 +29,8 @@ import numpy as np
 
 import refnet
 from refnet import LeakyReLU, Linear, Sequential
+
+from .jointvae import draw_noise
 
 HIDDEN = 1000
 HIDDEN_LAYERS = 6
@@ -107,3 +115,19 @@ def discriminator_backward(cache):
         _, g = discriminator.backward(dlogits, layer_cache)
         grads = g if grads is None else {k: grads[k] + g[k] for k in grads}
     return grads
+
+
+def update_discriminator(discriminator, optimizer, tc_cache, model, x_other, rng):
+    """FactorVAE's second update: one optimiser step of D on L_D; -> stats {'d_loss', 'd_accuracy'}.
+
+    tc_cache: tc_forward's, whose D(z) on the VAE's own batch is the "real" half. x_other
+    (N', C, H, W): an independent batch, whose training-mode codes (noise drawn from `rng`) are
+    permuted block by block (permutations from `rng` too) into samples of prod_j q(z_j).
+    """
+    noise = draw_noise(model, len(x_other), rng, refnet.get_array_module(x_other))
+    z_other = model.sample(x_other, noise)
+    permutations = draw_permutations(model.latent_spec, len(x_other), rng)
+    z_permuted = permute_dims(z_other, permutations, latent_blocks(model.latent_spec))
+    stats, cache = discriminator_forward(tc_cache, z_permuted)
+    optimizer.step(discriminator.params, discriminator_backward(cache))
+    return stats

@@ -12,6 +12,13 @@ parameter names exactly those of the paper's PyTorch code:
 
 The decoder input is [continuous sample, discrete sample 1, discrete sample 2, ...].
 A latent distribution is a dict {'cont': (mean, logvar) or None, 'disc': [alpha_1, ...]}.
+
+The whole training pass is one layer, as every layer in refnet:
+
+    out, cache = model.forward(x, noise)      # out: x_hat, the sample z, each KL term per example
+    dx, grads = model.backward(dout, cache)   # dout: gradients of the loss w.r.t. out (jointvae.models.objective)
+
+The samplers and KL terms are refnet.latent's, run through kernels/ (fused CUDA kernels on CuPy arrays).
 """
 import numpy as np
 
@@ -19,11 +26,11 @@ import kernels
 import refnet
 from refnet import Container, Conv2d, ConvTranspose2d, Linear, ReLU, Sequential, Sigmoid
 
-from . import latent
 from .specs import normalise_latent_spec
 
 HIDDEN = 256
 FEATURES = (64, 4, 4)  # the encoder's last feature map, and the decoder's first
+TEMPERATURE = 0.67     # the paper's Gumbel-softmax temperature tau
 
 
 class InputError(ValueError):
@@ -56,7 +63,7 @@ def rescale_to_pytorch_04_init(layer):
 
 
 class JointVAE(Container):
-    def __init__(self, image_shape, latent_spec, temperature=latent.TEMPERATURE, rng=None, dtype=np.float32,
+    def __init__(self, image_shape, latent_spec, temperature=TEMPERATURE, rng=None, dtype=np.float32,
                  init="pytorch"):
         c, h, w = image_shape
         if (h, w) not in ((32, 32), (64, 64)):
@@ -96,54 +103,78 @@ class JointVAE(Container):
     def num_pixels(self):
         return int(np.prod(self.image_shape))
 
+    # ------------------------------------------------------------------ the whole pass
+
+    def forward(self, x, noise):
+        """Training mode: encode, sample with the given noise, decode.
+
+        x (N, C, H, W) in [0, 1]; noise {'eps': (N, cont) or None, 'u': [(N, K_i), ...]} (draw_noise) ->
+            out {'x_hat': (N, C, H, W) probabilities,
+                 'z':     (N, latent_dim) the decoder's input, [continuous sample, relaxed one-hots],
+                 'kl':    {'cont': (N, cont) per unit or None, 'disc': [(N,), ...]} each example's KL to the prior,
+                 'dist':  the encoder's {'cont': (mean, logvar), 'disc': [alpha_i]}},
+            cache
+        """
+        dist, encoder_cache = self.encode_forward(x)
+        z, kl, sample_cache = self.sample_forward(dist, noise)
+        x_hat, decoder_cache = self.decode_forward(z)
+        return {"x_hat": x_hat, "z": z, "kl": kl, "dist": dist}, (encoder_cache, sample_cache, decoder_cache)
+
+    def backward(self, dout, cache):
+        """dout {'x_hat': (N, C, H, W), 'kl': like out['kl'], 'z': (N, latent_dim) or absent} -> dx, grads.
+
+        dout['z'] is a gradient that reaches z by another path than the decoder (FactorVAE's TC
+        term, through the discriminator); the two add. grads are keyed like self.params.
+        """
+        encoder_cache, sample_cache, decoder_cache = cache
+        dz, decoder_grads = self.decode_backward(dout["x_hat"], decoder_cache)
+        if dout.get("z") is not None:
+            dz = dz + dout["z"]
+        dx, encoder_grads = self.encode_backward(self.sample_backward(dz, dout["kl"], sample_cache), encoder_cache)
+        return dx, {**encoder_grads, **decoder_grads}
+
     # ------------------------------------------------------------------ encoder
 
     def encode_forward(self, x):
-        """x (N, C, H, W) -> dist {'cont': (mean, logvar), 'disc': [alpha_i]}, cache."""
-        features, c_conv = self.children["img_to_features"].forward(x)
-        hidden, c_hidden = self.children["features_to_hidden"].forward(features.reshape(len(x), -1))
-        dist = {"cont": None, "disc": []}
+        """x (N, C, H, W) -> dist {'cont': (mean, logvar) each (N, cont), 'disc': [alpha_i (N, K_i)]}, cache."""
+        features, conv_cache = self.children["img_to_features"].forward(x)                    # (N, 64, 4, 4)
+        hidden, hidden_cache = self.children["features_to_hidden"].forward(features.reshape(len(x), -1))  # (N, 256)
+        dist, head_caches = {"cont": None, "disc": []}, {}
         if self.latent_spec["cont"]:
-            mean, _ = self.children["fc_mean"].forward(hidden)
-            logvar, _ = self.children["fc_log_var"].forward(hidden)
+            mean, head_caches["fc_mean"] = self.children["fc_mean"].forward(hidden)
+            logvar, head_caches["fc_log_var"] = self.children["fc_log_var"].forward(hidden)
             dist["cont"] = (mean, logvar)
         for i in range(len(self.latent_spec["disc"])):
-            logits, _ = self.children["fc_alphas"].children[str(i)].forward(hidden)
+            logits, head_caches[f"fc_alphas.{i}"] = self.children["fc_alphas"].children[str(i)].forward(hidden)
             dist["disc"].append(refnet.softmax(logits, axis=-1))
-        return dist, (c_conv, features.shape, c_hidden, hidden, dist)
+        return dist, (conv_cache, features.shape, hidden_cache, head_caches, dist)
 
     def encode_backward(self, ddist, cache):
-        """ddist: gradients with the shape of dist -> parameter grads of the encoder."""
-        c_conv, features_shape, c_hidden, hidden, dist = cache
+        """ddist, gradients shaped like dist -> dx (N, C, H, W), the encoder's grads."""
+        conv_cache, features_shape, hidden_cache, head_caches, dist = cache
         grads, dhidden = {}, 0.0
+        dheads = {}
         if self.latent_spec["cont"]:
-            dmean, dlogvar = ddist["cont"]
-            for head, d in (("fc_mean", dmean), ("fc_log_var", dlogvar)):
-                dh, g = self.children[head].backward(d, hidden)
-                dhidden = dhidden + dh
-                grads.update({f"{head}.{k}": v for k, v in g.items()})
+            dheads["fc_mean"], dheads["fc_log_var"] = ddist["cont"]
         for i, (dalpha, alpha) in enumerate(zip(ddist["disc"], dist["disc"])):
-            dlogits = refnet.softmax_backward(dalpha, alpha, axis=-1)
-            dh, g = self.children["fc_alphas"].children[str(i)].backward(dlogits, hidden)
+            dheads[f"fc_alphas.{i}"] = refnet.softmax_backward(dalpha, alpha, axis=-1)
+        for head, dlogits in dheads.items():   # every head reads the hidden layer: their gradients add
+            dh, head_grads = self.backward_child(head, dlogits, head_caches[head])
             dhidden = dhidden + dh
-            grads.update({f"fc_alphas.{i}.{k}": v for k, v in g.items()})
-        dfeatures, g = self.children["features_to_hidden"].backward(dhidden, c_hidden)
-        grads.update({f"features_to_hidden.{k}": v for k, v in g.items()})
-        _, g = self.children["img_to_features"].backward(dfeatures.reshape(features_shape), c_conv)
-        grads.update({f"img_to_features.{k}": v for k, v in g.items()})
-        return grads
+            grads.update(head_grads)
+        dfeatures, hidden_grads = self.backward_child("features_to_hidden", dhidden, hidden_cache)
+        dx, conv_grads = self.backward_child("img_to_features", dfeatures.reshape(features_shape), conv_cache)
+        return dx, {**conv_grads, **hidden_grads, **grads}
 
     # ------------------------------------------------------------------ latent codes
 
-    def latent_forward(self, dist, noise):
-        """Training mode: sample the decoder input from dist with the given noise, and each KL to its prior.
+    def sample_forward(self, dist, noise):
+        """Training mode: the decoder's input sampled from dist with the given noise, and each KL to its prior.
 
         noise {'eps': (N, cont), 'u': [(N, K_i), ...]} ->
             z (N, cont + sum K): [mean + exp(logvar / 2) eps, gumbel_softmax(alpha_1, u_1), ...]
             kl {'cont': (N, cont) per unit, 'disc': [(N,) per row, ...]}
             cache
-        The ops come from kernels/: fused CUDA kernels on CuPy arrays, the NumPy
-        reference (jointvae.latent, refnet.kl) on NumPy arrays.
         """
         parts, kl, caches = [], {"cont": None, "disc": []}, {"cont": None, "disc": []}
         if dist["cont"] is not None:
@@ -157,11 +188,10 @@ class JointVAE(Container):
             caches["disc"].append((sample_cache, kl_cache))
         return refnet.get_array_module(parts[0]).concatenate(parts, axis=1), kl, caches
 
-    def latent_backward(self, dz, dkl, cache):
-        """dz (N, latent_dim), dkl {'cont': (N, cont), 'disc': [(N,), ...]} -> ddist with the shape of dist.
+    def sample_backward(self, dz, dkl, cache):
+        """dz (N, latent_dim), dkl {'cont': (N, cont), 'disc': [(N,), ...]} -> ddist shaped like dist.
 
-        Each latent reaches the loss twice, through its sample and through its KL;
-        the two gradients add.
+        Each latent reaches the loss twice, through its sample and through its KL; the two gradients add.
         """
         ddist, start = {"cont": None, "disc": []}, 0
         cont = self.latent_spec["cont"]
@@ -174,28 +204,35 @@ class JointVAE(Container):
             start += k
         return ddist
 
+    def sample(self, x, noise):
+        """x (N, C, H, W), noise as for forward -> z (N, latent_dim): the training-mode code alone, no KL."""
+        dist, _ = self.encode_forward(x)
+        parts = []
+        if dist["cont"] is not None:
+            parts.append(refnet.reparameterize_normal(*dist["cont"], noise["eps"])[0])
+        parts += [kernels.gumbel_softmax(alpha, u, self.temperature)[0] for alpha, u in zip(dist["disc"], noise["u"])]
+        return refnet.get_array_module(parts[0]).concatenate(parts, axis=1)
+
     def eval_code(self, dist):
-        """Eval mode: z = [mean, one-hot argmax alpha_1, ...], no noise."""
+        """Eval mode: z = [mean, one-hot argmax alpha_1, ...] (N, latent_dim), no noise."""
         parts = [dist["cont"][0]] if dist["cont"] is not None else []
-        parts += [latent.one_hot_argmax(alpha) for alpha in dist["disc"]]
+        parts += [refnet.one_hot_argmax(alpha) for alpha in dist["disc"]]
         return refnet.get_array_module(parts[0]).concatenate(parts, axis=1)
 
     # ------------------------------------------------------------------ decoder
 
     def decode_forward(self, z):
         """z (N, latent_dim) -> probabilities (N, C, H, W), cache."""
-        features, c_fc = self.children["latent_to_features"].forward(z)
-        x_hat, c_conv = self.children["features_to_img"].forward(features.reshape((len(z),) + FEATURES))
-        return x_hat, (c_fc, c_conv)
+        features, fc_cache = self.children["latent_to_features"].forward(z)                 # (N, 1024)
+        x_hat, conv_cache = self.children["features_to_img"].forward(features.reshape((len(z),) + FEATURES))
+        return x_hat, (fc_cache, conv_cache)
 
     def decode_backward(self, dx_hat, cache):
-        """dx_hat (N, C, H, W) -> dz (N, latent_dim), parameter grads of the decoder."""
-        c_fc, c_conv = cache
-        dfeatures, g_conv = self.children["features_to_img"].backward(dx_hat, c_conv)
-        dz, g_fc = self.children["latent_to_features"].backward(dfeatures.reshape(len(dx_hat), -1), c_fc)
-        grads = {f"features_to_img.{k}": v for k, v in g_conv.items()}
-        grads.update({f"latent_to_features.{k}": v for k, v in g_fc.items()})
-        return dz, grads
+        """dx_hat (N, C, H, W) -> dz (N, latent_dim), the decoder's grads."""
+        fc_cache, conv_cache = cache
+        dfeatures, conv_grads = self.backward_child("features_to_img", dx_hat, conv_cache)
+        dz, fc_grads = self.backward_child("latent_to_features", dfeatures.reshape(len(dx_hat), -1), fc_cache)
+        return dz, {**conv_grads, **fc_grads}
 
     # ------------------------------------------------------------------ public API
 
@@ -228,3 +265,14 @@ class JointVAE(Container):
     def reconstruct(self, x):
         """Eval-mode reconstruction: decode([mean, one-hot argmax]) of encode(x)."""
         return self.decode(self.eval_code(self.encode(x)))
+
+
+def draw_noise(model, batch_size, rng, xp=np, dtype=np.float32):
+    """The step's randomness, drawn on the host from `rng` and copied to xp's device:
+    {'eps': (N, cont) ~ N(0, 1) or None, 'u': [(N, K_i) ~ U(0, 1), ...]}."""
+    noise = {"eps": None, "u": []}
+    if model.latent_spec["cont"]:
+        noise["eps"] = xp.asarray(rng.standard_normal((batch_size, model.latent_spec["cont"]), dtype=dtype))
+    for k in model.latent_spec["disc"]:
+        noise["u"].append(xp.asarray(rng.random((batch_size, k), dtype=dtype)))
+    return noise

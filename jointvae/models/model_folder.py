@@ -12,8 +12,8 @@ import numpy as np
 
 import refnet
 
-from .legacy_torch import load_legacy_torch
-from .model import JointVAE
+from ..files.legacy_torch import load_legacy_torch
+from .jointvae import JointVAE
 from .specs import IMAGE_SHAPES, SpecError, image_shape, load_spec, save_spec
 
 

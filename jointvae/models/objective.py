@@ -3,7 +3,7 @@ code computes it, and on the same code path β-VAE, capacity β-VAE and FactorVA
 
     loss = BCE(x_hat, x)  summed over pixels, averaged over the batch
          + penalty(KL_cont) + penalty(KL_disc)
-         [+ tc_gamma * TC(z)]                        FactorVAE, JointVAE x FactorVAE (see factor.py)
+         [+ tc_gamma * TC(z)]                        FactorVAE, JointVAE x FactorVAE (factorvae.py)
     KL_cont = sum_j mean_n  -1/2 (1 + logvar_nj - mu_nj^2 - exp(logvar_nj))
     KL_disc = sum_i mean_n  (log K_i + sum_k alpha_ink log(alpha_ink + 1e-12))
 
@@ -12,15 +12,19 @@ code computes it, and on the same code path β-VAE, capacity β-VAE and FactorVA
     C(t) = min(C_min + (C_max - C_min) * t / iterations, C_max),  t = 1, 2, ... the training step
     C_disc is also capped at sum_i log K_i, the most a categorical code can carry.
 
-The optimiser sees loss / num_pixels (the paper's normalisation).
-"""
-import numpy as np
+The optimiser sees objective = loss / num_pixels (the paper's normalisation). The loss is a function of
+the model's outputs (x_hat, each KL) and of the TC estimate, so its backward returns the gradient with
+respect to each of them: what JointVAE.backward and factorvae.tc_backward take.
 
+    stats, cache = loss_forward(x, out, spec, step, tc)     # out from JointVAE.forward
+    dout = loss_backward(cache)                             # {'x_hat', 'kl', 'tc'}
+
+and objective_and_grads composes them with the model's pass: one call for a step's forward and backward.
+"""
 import kernels
 import refnet
 
-from . import factor
-from .latent import log_uniform_entropy_bound
+from . import factorvae
 
 
 def capacity(capacity_spec, step):
@@ -44,7 +48,7 @@ def kl_penalties(spec, step):
         else:
             c, gamma = capacity(spec[f"{part}_capacity"], step)
             if part == "disc":
-                c = min(c, log_uniform_entropy_bound(spec["latent_spec"]["disc"]))
+                c = min(c, refnet.max_categorical_kl(spec["latent_spec"]["disc"]))
             out[part] = (c, gamma)
     return out
 
@@ -52,7 +56,8 @@ def kl_penalties(spec, step):
 def kl_terms(dist):
     """Per-unit KL of a latent distribution, averaged over the batch (for evaluation).
 
-    -> {'cont': (cont,) per-unit KL or None, 'disc': [scalar per discrete latent]}
+    dist {'cont': (mean, logvar) (N, cont), 'disc': [alpha (N, K_i)]} ->
+        {'cont': (cont,) per-unit KL or None, 'disc': [0-d array per discrete latent]}
     """
     kls = {"cont": None, "disc": []}
     if dist["cont"] is not None:
@@ -62,22 +67,17 @@ def kl_terms(dist):
     return kls
 
 
-def vae_forward(model, x, noise, spec, step, discriminator=None):
+def loss_forward(x, out, spec, step, tc=None):
     """The objective of one training step.
 
-    x (N, C, H, W) in [0, 1]; noise {'eps': (N, cont), 'u': [(N, K_i)]}; step t >= 1;
-    discriminator: FactorVAE's D when spec has 'tc_gamma', else None.
-    Returns (stats, cache): stats holds the loss parts as 0-d arrays on x's
-    device (fetched to the host only when logged); 'objective' is what is
-    minimised; stats['z'] is the latent sample (the discriminator trains on it).
+    x (N, C, H, W) in [0, 1]; out: JointVAE.forward's outputs; step t >= 1; tc: FactorVAE's TC
+    estimate (0-d, factorvae.tc_forward) when spec has 'tc_gamma', else None.
+    Returns (stats, cache): stats holds the loss parts as 0-d arrays on x's device (fetched to the
+    host only when logged); 'objective' is what is minimised.
     """
-    dist, enc_cache = model.encode_forward(x)
-    z, kl, latent_cache = model.latent_forward(dist, noise)
-    x_hat, dec_cache = model.decode_forward(z)
-
-    recon, recon_cache = refnet.binary_cross_entropy(x_hat, x, reduction="batchmean")
-    kls = {"cont": kl["cont"].mean(axis=0) if kl["cont"] is not None else None,   # per unit, batch mean
-           "disc": [rows.mean() for rows in kl["disc"]]}
+    recon, recon_cache = refnet.binary_cross_entropy(out["x_hat"], x, reduction="batchmean")
+    kls = {"cont": out["kl"]["cont"].mean(axis=0) if out["kl"]["cont"] is not None else None,  # per unit, batch mean
+           "disc": [rows.mean() for rows in out["kl"]["disc"]]}
     penalties = kl_penalties(spec, step)
     xp = refnet.get_array_module(x)
     zero = xp.zeros((), dtype=x.dtype)
@@ -93,42 +93,47 @@ def vae_forward(model, x, noise, spec, step, discriminator=None):
         else:
             loss = loss + weight * xp.abs(kl - c)
             dloss_dkl[part] = weight * xp.sign(kl - c)   # d|u|/du = sign(u), 0 at 0 like torch
-    tc, tc_cache = None, None
-    if discriminator is not None:
-        tc, tc_cache = factor.tc_forward(discriminator, z)
+    if tc is not None:
         loss = loss + spec["tc_gamma"] * tc
-    scale = 1.0 / model.num_pixels
+    scale = 1.0 / x[0].size   # 1 / num_pixels
     stats = {"objective": loss * scale, "loss": loss, "recon": recon, "kl_cont": kl_cont, "kl_disc": kl_disc,
              "kl_cont_units": kls["cont"], "kl_disc_units": kls["disc"],
              "C_cont": penalties["cont"][0] if penalties["cont"] else None,
-             "C_disc": penalties["disc"][0] if penalties["disc"] else None,
-             "tc": tc, "z": z}
-    cache = {"model": model, "x": x, "encoder": enc_cache, "latent": latent_cache, "decoder": dec_cache,
-             "recon": recon_cache, "dloss_dkl": dloss_dkl, "tc": tc_cache, "tc_gamma": spec.get("tc_gamma"),
-             "scale": scale}
+             "C_disc": penalties["disc"][0] if penalties["disc"] else None, "tc": tc}
+    kl_shapes = {"cont": None if out["kl"]["cont"] is None else out["kl"]["cont"].shape,
+                 "disc": [rows.shape for rows in out["kl"]["disc"]]}
+    cache = {"x": x, "recon": recon_cache, "dloss_dkl": dloss_dkl, "kl_shapes": kl_shapes,
+             "tc_gamma": spec.get("tc_gamma") if tc is not None else None, "scale": scale}
     return stats, cache
 
 
-def vae_backward(cache):
-    """d(objective)/d(every parameter of the model), keyed like model.params."""
-    model, x, scale, dloss_dkl = cache["model"], cache["x"], cache["scale"], cache["dloss_dkl"]
+def loss_backward(cache):
+    """d(objective)/d(each input of the loss): {'x_hat': (N, C, H, W), 'kl': like out['kl'], 'tc': float or None}."""
+    x, scale, dloss_dkl, shapes = cache["x"], cache["scale"], cache["dloss_dkl"], cache["kl_shapes"]
     xp, n = refnet.get_array_module(x), len(x)
     # d(objective)/dKL, then down to every example's KL: each is averaged over the batch.
-    dkl = {"cont": xp.full((n, model.latent_spec["cont"]), scale * dloss_dkl["cont"] / n, dtype=x.dtype),
-           "disc": [xp.full((n,), scale * dloss_dkl["disc"] / n, dtype=x.dtype) for _ in model.latent_spec["disc"]]}
-    dx_hat = refnet.binary_cross_entropy_backward(scale, cache["recon"])
-    dz, grads = model.decode_backward(dx_hat, cache["decoder"])
-    if cache["tc"] is not None:   # z reaches the loss through the decoder and through D
-        dz = dz + factor.tc_backward(scale * cache["tc_gamma"], cache["tc"])
-    grads.update(model.encode_backward(model.latent_backward(dz, dkl, cache["latent"]), cache["encoder"]))
-    return grads
+    dkl = {"cont": None if shapes["cont"] is None else xp.full(shapes["cont"], scale * dloss_dkl["cont"] / n,
+                                                                 dtype=x.dtype),
+           "disc": [xp.full(shape, scale * dloss_dkl["disc"] / n, dtype=x.dtype) for shape in shapes["disc"]]}
+    return {"x_hat": refnet.binary_cross_entropy_backward(scale, cache["recon"]), "kl": dkl,
+            "tc": None if cache["tc_gamma"] is None else scale * cache["tc_gamma"]}
 
 
-def draw_noise(model, batch_size, rng, xp=np, dtype=np.float32):
-    """The step's randomness: eps ~ N(0, 1) (N, cont), u ~ U(0, 1) (N, K_i); drawn on the host from `rng`."""
-    noise = {"eps": None, "u": []}
-    if model.latent_spec["cont"]:
-        noise["eps"] = xp.asarray(rng.standard_normal((batch_size, model.latent_spec["cont"]), dtype=dtype))
-    for k in model.latent_spec["disc"]:
-        noise["u"].append(xp.asarray(rng.random((batch_size, k), dtype=dtype)))
-    return noise
+def objective_and_grads(model, x, noise, spec, step, discriminator=None):
+    """The VAE's objective at training step `step` and its gradient w.r.t. every parameter of the model.
+
+    x (N, C, H, W) in [0, 1]; noise from jointvae.draw_noise; discriminator: FactorVAE's D when the
+    spec has 'tc_gamma' (its TC estimate joins the loss and reaches the encoder through D; D's own
+    parameters get nothing here). -> (stats as loss_forward's, grads keyed like model.params, tc_cache:
+    tc_forward's cache, which factorvae.update_discriminator reuses, or None).
+    """
+    out, cache = model.forward(x, noise)
+    tc = tc_cache = None
+    if discriminator is not None:
+        tc, tc_cache = factorvae.tc_forward(discriminator, out["z"])
+    stats, loss_cache = loss_forward(x, out, spec, step, tc)
+    dout = loss_backward(loss_cache)
+    if discriminator is not None:   # z reaches the loss through the decoder and through D
+        dout["z"] = factorvae.tc_backward(dout["tc"], tc_cache)
+    _, grads = model.backward(dout, cache)
+    return stats, grads, tc_cache

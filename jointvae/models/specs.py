@@ -45,7 +45,6 @@ MNIST_SPEC = {
     "batch_size": 64,
     "epochs": [100],
     "record_loss_every": 50,
-    "print_loss_every": 50,
 }
 
 # The published Fashion-MNIST JointVAE: MNIST's set-up with higher capacities over 50k steps, gamma 100.
@@ -67,7 +66,6 @@ CHAIRS_SPEC = {
     "batch_size": 64,
     "epochs": [100],
     "record_loss_every": 50,
-    "print_loss_every": 50,
 }
 CELEBA_SPEC = {
     **CHAIRS_SPEC,
@@ -91,7 +89,6 @@ DSPRITES_JOINTVAE_SPEC = {
     "batch_size": 64,
     "epochs": [30],
     "record_loss_every": 1000,
-    "print_loss_every": 1000,
 }
 
 # Kim & Mnih (2018), 2D Shapes: 10 latents, Adam 1e-4, batch 64, 300k steps (27 epochs of 737,280 images

@@ -22,12 +22,12 @@ import numpy as np
 
 import refnet
 
-from . import datasets
-from .checkpoint import save_model
-from .model import JointVAE
-from . import factor
-from .objective import draw_noise, vae_backward, vae_forward
-from .specs import image_shape, save_spec
+from .. import datasets
+from ..models import factorvae, objective
+from ..models.jointvae import JointVAE, draw_noise
+from ..models.model_folder import save_model
+from ..models.specs import image_shape, save_spec
+from .checkpoint import load_checkpoint, save_checkpoint
 
 
 class Trainer:
@@ -51,9 +51,10 @@ class Trainer:
         self.optimizer = refnet.Adam(lr=self.spec["lr"][0], betas=tuple(self.spec.get("betas", (0.9, 0.999))))
         self.discriminator = self.d_optimizer = None   # FactorVAE's D and its own Adam, when the spec has tc_gamma
         if self.spec.get("tc_gamma") is not None:
-            self.discriminator = factor.make_discriminator(
+            self.discriminator = factorvae.make_discriminator(
                 self.model.latent_dim, np.random.default_rng([self.seed, 3]),
-                hidden=self.spec.get("d_hidden", factor.HIDDEN), hidden_layers=self.spec.get("d_layers", factor.HIDDEN_LAYERS))
+                hidden=self.spec.get("d_hidden", factorvae.HIDDEN),
+                hidden_layers=self.spec.get("d_layers", factorvae.HIDDEN_LAYERS))
             self.d_optimizer = refnet.Adam(lr=self.spec["d_lr"], betas=tuple(self.spec["d_betas"]))
         self.step = 0                     # training steps completed
         if device == "gpu":
@@ -67,32 +68,20 @@ class Trainer:
         return {"seed": self.seed, "epochs": self.epochs, "max_steps": self.max_steps,
                 "checkpoint_every": self.checkpoint_every, "print_every": self.print_every}
 
+    def trained(self):
+        """{'model': (layer, optimizer)[, 'discriminator': (layer, optimizer)]}: what a checkpoint holds."""
+        trained = {"model": (self.model, self.optimizer)}
+        if self.discriminator is not None:
+            trained["discriminator"] = (self.discriminator, self.d_optimizer)
+        return trained
+
     def save_checkpoint(self):
         """checkpoint.npz (atomic) holds everything resume needs; weights.npz is the model alone."""
-        state = {f"param.{k}": v for k, v in self.model.params.items()}
-        state.update({f"adam.{k}": v for k, v in self.optimizer.state_dict().items()})
-        if self.discriminator is not None:
-            state.update({f"d_param.{k}": v for k, v in self.discriminator.params.items()})
-            state.update({f"d_adam.{k}": v for k, v in self.d_optimizer.state_dict().items()})
-        state["step"] = np.array(self.step, dtype=np.int64)
-        refnet.save_npz(os.path.join(self.out_dir, "checkpoint.npz"), state)
+        save_checkpoint(os.path.join(self.out_dir, "checkpoint.npz"), self.step, self.trained())
         save_model(self.out_dir, self.model, self.spec)
 
     def load_checkpoint(self):
-        path = os.path.join(self.out_dir, "checkpoint.npz")
-        state = refnet.load_npz(path)
-        try:
-            parts = [("param.", "adam.", self.model, self.optimizer)]
-            if self.discriminator is not None:
-                parts.append(("d_param.", "d_adam.", self.discriminator, self.d_optimizer))
-            for param_prefix, adam_prefix, layer, optimizer in parts:
-                layer.set_params({k[len(param_prefix):]: self.xp.asarray(v) for k, v in state.items()
-                                  if k.startswith(param_prefix)})
-                optimizer.load_state_dict({k[len(adam_prefix):]: v for k, v in state.items()
-                                           if k.startswith(adam_prefix)}, device_like=layer.params)
-            self.step = int(state["step"])
-        except (KeyError, ValueError) as e:
-            raise ValueError(f"{path}: does not match this run's model ({e})") from None
+        self.step = load_checkpoint(os.path.join(self.out_dir, "checkpoint.npz"), self.trained(), self.xp)
         self._truncate_log()
 
     def _truncate_log(self):
@@ -148,27 +137,21 @@ class Trainer:
                                  self.xp)
 
     def train_step(self, x, x2=None):
-        """One optimisation step on a float batch x (and x2 for the discriminator); returns the step's stats.
+        """One optimisation step on a float batch x (and x2 for FactorVAE's discriminator) -> the step's stats.
 
-        Every gradient of a step is taken at the parameters the step started
-        from, then both optimisers step: the discriminator's update never
-        touches the VAE's gradients, nor the VAE's update the discriminator's.
+        Every gradient of a step is taken at the parameters the step started from, then both
+        optimisers step: the discriminator's update never touches the VAE's gradients, nor the
+        VAE's update the discriminator's.
         """
         self.step += 1
         rng = np.random.default_rng([self.seed, 1, self.step])
-        noise = draw_noise(self.model, len(x), rng, self.xp)
-        stats, cache = vae_forward(self.model, x, noise, self.spec, self.step, self.discriminator)
-        grads = vae_backward(cache)
-        if self.discriminator is not None:
-            noise2 = draw_noise(self.model, len(x2), rng, self.xp)
-            perms = factor.draw_permutations(self.model.latent_spec, len(x2), rng)
-            dist2, _ = self.model.encode_forward(x2)
-            z2, _, _ = self.model.latent_forward(dist2, noise2)
-            z_perm = factor.permute_dims(z2, perms, factor.latent_blocks(self.model.latent_spec))
-            d_stats, d_cache = factor.discriminator_forward(cache["tc"], z_perm)
-            self.d_optimizer.step(self.discriminator.params, factor.discriminator_backward(d_cache))
-            stats.update(d_stats)
-        self.optimizer.step(self.model.params, grads)
+        model, discriminator = self.model, self.discriminator
+        noise = draw_noise(model, len(x), rng, self.xp)
+        stats, grads, tc_cache = objective.objective_and_grads(model, x, noise, self.spec, self.step,
+                                                               discriminator)             # forward, backward
+        if discriminator is not None:   # FactorVAE's second update, from the same parameters
+            stats.update(factorvae.update_discriminator(discriminator, self.d_optimizer, tc_cache, model, x2, rng))
+        self.optimizer.step(model.params, grads)                                               # update
         return stats
 
     def run(self, on_epoch_end=None):
