@@ -1,6 +1,6 @@
 """Every picture of a model: a uint8 array (H, W) or (H, W, 3) of tiles, or a file written with imageio.
 
-    tile(images (rows, cols, C, H, W))                  the grid every picture is made of
+    tile(images (rows, cols, C, H, W))                   the grid every picture is made of
     reconstructions(model, images)                       two rows of images, two of their reconstructions
     prior_samples(model, rng)                            codes from the prior, decoded (no data needed)
     samples_per_category(model, i, rng)                  a row per category of discrete latent i
