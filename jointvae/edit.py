@@ -16,6 +16,7 @@ takes it for an option).
 
 In Python:
 
+    from jointvae.evaluation.inspection import edit_strip
     strip = edit_strip(model, image_uint8, values, unit=3)   # float32 (2 + len(values), C, H, W)
 """
 import argparse
@@ -23,63 +24,11 @@ import os
 import sys
 
 import imageio.v2 as imageio
-import numpy as np
 
-from . import datasets, evaluate, visualize
 from .models.model_folder import load_model
+from .evaluation.inspection import LatentChoiceError, check_choice, default_values, edit_strip
+from .evaluation.pictures import tile
 from .imagefiles import read_image
-
-
-class LatentChoiceError(ValueError):
-    """A latent index or value the model does not have; the message names it."""
-
-
-def check_choice(model, unit=None, disc=None, values=None):
-    """Exactly one of unit (a continuous unit) and disc (a discrete latent), in range, and, when given,
-    values it can take: finite numbers for a unit, categories 0..K-1 for a discrete latent.
-    Raises LatentChoiceError."""
-    if (unit is None) == (disc is None):
-        raise LatentChoiceError("choose exactly one of unit (continuous) and disc (discrete)")
-    cont, sizes = model.latent_spec["cont"], model.latent_spec["disc"]
-    if unit is not None and not 0 <= unit < cont:
-        raise LatentChoiceError(f"unit {unit} is out of range: the model has {cont} continuous units"
-                                + (f" (0..{cont - 1})" if cont else ""))
-    if disc is not None and not 0 <= disc < len(sizes):
-        raise LatentChoiceError(f"disc {disc} is out of range: the model has {len(sizes)} discrete latents"
-                                + (f" (0..{len(sizes) - 1})" if sizes else ""))
-    if values is None:
-        return
-    values = np.asarray(values)
-    if unit is not None and (values.dtype.kind not in "iuf" or not np.all(np.isfinite(values))):
-        raise LatentChoiceError(f"values of a continuous unit must be finite numbers, got {values.tolist()}")
-    if disc is not None and (values.dtype.kind not in "iu" or np.any(values < 0) or np.any(values >= sizes[disc])):
-        raise LatentChoiceError(f"discrete latent {disc} has {sizes[disc]} categories: values must be integers "
-                                f"0..{sizes[disc] - 1}, got {values.tolist()}")
-
-
-def edit_codes(model, z, values, unit=None, disc=None):
-    """z (latent_dim,) one code -> (len(values), latent_dim): z with the chosen latent set to each value.
-
-    Continuous unit K is column K; discrete latent I is its one-hot block, set to category `value`.
-    """
-    check_choice(model, unit, disc, values)
-    values = np.asarray(values)
-    codes = np.repeat(np.asarray(z, np.float32)[None], len(values), axis=0)
-    if unit is not None:
-        codes[:, unit] = values
-        return codes
-    sizes = model.latent_spec["disc"]
-    k, start = sizes[disc], model.latent_spec["cont"] + sum(sizes[:disc])
-    codes[:, start:start + k] = visualize.one_hot(values, k, len(values))
-    return codes
-
-
-def edit_strip(model, image, values, unit=None, disc=None):
-    """image uint8 (C, H, W) at the model's shape -> float32 (2 + len(values), C, H, W) in [0, 1]:
-    the input, its eval-mode reconstruction, then the decoded code with the chosen latent set to each value."""
-    z = evaluate.code_of(model)(image[None])                 # (1, latent_dim): means, one-hot argmax
-    decoded = visualize.decode(model, np.concatenate([z, edit_codes(model, z[0], values, unit, disc)]))
-    return np.concatenate([datasets.to_float(image[None]), decoded])
 
 
 def parse_values(text, integers):
@@ -93,14 +42,6 @@ def parse_values(text, integers):
             kind = "an integer category" if integers else "a number"
             raise LatentChoiceError(f"--values: {item!r} is not {kind}") from None
     return values
-
-
-def default_values(model, unit=None, disc=None):
-    """The traversal through the prior's bulk for a unit; every category for a discrete latent."""
-    check_choice(model, unit, disc)
-    if unit is not None:
-        return visualize.traversal_values().tolist()
-    return list(range(model.latent_spec["disc"][disc]))
 
 
 def main(argv=None):
@@ -124,7 +65,7 @@ def main(argv=None):
         check_choice(model, args.unit, args.disc, values)   # bad values fail before the image is read
         c, size, _ = model.image_shape
         strip = edit_strip(model, read_image(args.image, size, c), values, args.unit, args.disc)
-        imageio.imwrite(out, visualize.tile(strip[None]))
+        imageio.imwrite(out, tile(strip[None]))
     except (ValueError, FileNotFoundError, OSError) as e:
         raise SystemExit(f"error: {e}") from None
     print(f"wrote {out}: input, reconstruction, then values {', '.join(f'{v:.3g}' for v in values)}")

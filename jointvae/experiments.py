@@ -7,22 +7,16 @@ docs/results.md. Runs live in --out/MODEL-seedK and are reused: a finished run
 is only evaluated again if its eval.json is missing, an unfinished one resumes.
 """
 import argparse
-import datetime
 import json
 import os
-import platform
 import sys
-
-import numpy as np
 
 import refnet
 
 from . import datasets
-from .evaluate import evaluate_factors
+from .evaluation.report import comparison_section
+from .evaluation.scores import score_with_disentanglement
 from .models.specs import DEFAULT_SPECS, MODELS, validate_spec
-
-COLUMNS = (("factorvae", "FactorVAE metric"), ("betavae", "β-VAE metric"), ("mig", "MIG"),
-           ("recon_loss", "recon (BCE / image)"))
 
 
 def train_and_score(model_name, seed, steps, out, votes, samples=10000, log=print):
@@ -46,32 +40,15 @@ def train_and_score(model_name, seed, steps, out, votes, samples=10000, log=prin
     log(f"{model_name} seed {seed}: scoring")
     images, _ = datasets.load_dataset("dsprites")
     result = {"model": model_name, "seed": seed, "steps": trainer.step,
-              **evaluate_factors(trainer.model, images, seed, *votes, n_samples=samples)}
+              **score_with_disentanglement(trainer.model, images, seed, *votes, n_samples=samples)}
     with open(eval_path, "w", encoding="utf-8") as f:
         json.dump(result, f)
     return result
 
 
-def table(results, models):
-    """Markdown: one row per run, then mean +- sd per model."""
-    header = "| model | seed | " + " | ".join(title for _, title in COLUMNS) + " |"
-    lines = [header, "|" + "---|" * (len(COLUMNS) + 2)]
-    for r in results:
-        lines.append(f"| {r['model']} | {r['seed']} | " + " | ".join(f"{r[k]:.3f}" for k, _ in COLUMNS) + " |")
-    for name in models:
-        runs = [r for r in results if r["model"] == name]
-        if runs:
-            cells = [f"{np.mean([r[k] for r in runs]):.3f} ± {np.std([r[k] for r in runs]):.3f}" for k, _ in COLUMNS]
-            lines.append(f"| **{name}** | mean ± sd ({len(runs)}) | " + " | ".join(cells) + " |")
-    return "\n".join(lines)
-
-
 def append_results(path, command, results, models, steps, seeds, votes, samples, seconds):
-    text = (f"\n### dSprites comparison, {datetime.date.today().isoformat()}\n\n"
-            f"`{command}` on {platform.node()} ({platform.processor() or platform.machine()}, "
-            f"{os.cpu_count()} cores), {seconds / 60:.0f} min in all. {steps} training steps per run "
-            f"(the papers: 300k), {seeds} seed(s); metrics with {votes[0]} training and {votes[1]} evaluation "
-            f"votes; scale, MIG and reconstruction on {samples} images.\n\n{table(results, models)}\n")
+    """Append the comparison's markdown section to the file at path; -> the text appended."""
+    text = comparison_section(command, results, models, steps, seeds, votes, samples, seconds)
     with open(path, "a", encoding="utf-8") as f:
         f.write(text)
     return text

@@ -17,6 +17,7 @@ and label over the images that have a label are printed, with how many matched.
 
 In Python:
 
+    from jointvae.evaluation.inspection import correlations, latent_values
     values = latent_values(model, images_uint8, unit=3)      # float64 (N,)
     pearson, spearman = correlations(values, labels)
 """
@@ -27,47 +28,13 @@ import sys
 
 import numpy as np
 
-from . import evaluate, metrics
 from .models.model_folder import load_model
-from .edit import check_choice
-from .imagefiles import describe_skipped, find_images, read_images
-
-BATCH = 256   # images read and encoded at a time: a folder never has to fit in memory at once
+from .evaluation.inspection import FOLDER_BATCH, check_choice, correlations, infer_folder
+from .imagefiles import describe_skipped
 
 
 class LabelsFileError(ValueError):
     """A labels CSV that cannot be used; the message names the file, the line and the problem."""
-
-
-def latent_values(model, images, unit=None, disc=None):
-    """uint8 (N, C, H, W) -> float64 (N,) continuous unit `unit`'s mean, or int64 (N,) discrete latent
-    `disc`'s most probable category (eval-mode code, as evaluate.py encodes)."""
-    check_choice(model, unit, disc)
-    cont, categories = metrics.split_units(evaluate.code_of(model)(images), model.latent_spec)
-    return cont[:, unit].astype(np.float64) if unit is not None else categories[:, disc].astype(np.int64)
-
-
-def infer_folder(model, folder, unit=None, disc=None, batch=BATCH):
-    """Every image below folder -> (relative paths with '/', values (N,), skipped [(path, reason)], files tried)."""
-    check_choice(model, unit, disc)
-    paths = find_images(folder)
-    c, size, _ = model.image_shape
-    kept, values, skipped = [], [], []
-    for start in range(0, len(paths), batch):
-        chunk = paths[start:start + batch]
-        images, bad = read_images(chunk, size, c)
-        skipped += bad
-        bad_paths = {p for p, _ in bad}
-        kept += [relative(p, folder) for p in chunk if p not in bad_paths]
-        if len(images):
-            values.append(latent_values(model, images, unit, disc))
-    values = np.concatenate(values) if values else np.zeros(0)
-    return kept, values, skipped, len(paths)
-
-
-def relative(path, folder):
-    """path below folder -> 'sub/name.png', the same on every operating system."""
-    return os.path.relpath(path, folder).replace(os.sep, "/")
 
 
 def read_labels(path):
@@ -98,28 +65,8 @@ def read_labels(path):
     return labels
 
 
-def ranks(x):
-    """Ranks 1..n of x (n,), tied values sharing their mean rank (as Spearman's rho needs)."""
-    order = np.argsort(x, kind="stable")
-    sorted_x = x[order]
-    # The mean rank of a run of ties = (first + last position of the run) / 2, 1-based.
-    starts = np.flatnonzero(np.r_[True, sorted_x[1:] != sorted_x[:-1]])
-    ends = np.r_[starts[1:], len(x)] - 1
-    mean_rank = (starts + ends) / 2 + 1
-    out = np.empty(len(x))
-    out[order] = np.repeat(mean_rank, ends - starts + 1)
-    return out
-
-
-def correlations(values, labels):
-    """values, labels (n,) -> (Pearson r, Spearman rho); nan where either side is constant or n < 2."""
-    values, labels = np.asarray(values, np.float64), np.asarray(labels, np.float64)
-    if len(values) < 2 or np.ptp(values) == 0 or np.ptp(labels) == 0:
-        return float("nan"), float("nan")
-    return float(np.corrcoef(values, labels)[0, 1]), float(np.corrcoef(ranks(values), ranks(labels))[0, 1])
-
-
 def write_csv(out, paths, values):
+    """CSV `path,value`: one row per image, floats to 6 significant digits, categories as integers."""
     with open(out, "w", newline="", encoding="utf-8") as f:
         writer = csv.writer(f)
         writer.writerow(["path", "value"])
@@ -136,7 +83,7 @@ def main(argv=None):
     which.add_argument("--disc", type=int, help="discrete latent whose most probable category to report")
     p.add_argument("--labels", help="CSV with header path,label (paths relative to FOLDER)")
     p.add_argument("--out", help="CSV to write (default: infer_unit<K>.csv here)")
-    p.add_argument("--batch-size", type=int, default=BATCH)
+    p.add_argument("--batch-size", type=int, default=FOLDER_BATCH)
     args = p.parse_args(argv)
     chosen = f"unit{args.unit}" if args.unit is not None else f"disc{args.disc}"
     out = args.out or f"infer_{chosen}.csv"

@@ -135,14 +135,14 @@ def main(argv=None):
         trainer = build_trainer(args)
         on_epoch_end = None
         if not args.no_pictures:
-            from .visualize import save_epoch_frame
+            from .evaluation.pictures import save_epoch_frame
             on_epoch_end = save_epoch_frame
         trainer.run(on_epoch_end=on_epoch_end)
     except (SpecError, ValueError, FileNotFoundError, RuntimeError) as e:
         raise SystemExit(f"error: {e}") from None
     print(f"trained {trainer.step} steps; model in {trainer.out_dir}")
     if not args.no_pictures:
-        from .visualize import write_all
+        from .evaluation.pictures import write_all
         for path in write_all(trainer.out_dir, model=trainer.model, dataset=trainer.spec.get("dataset")):
             print(f"wrote {path}")
     return 0

@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 
 from jointvae import JointVAE, datasets, edit, infer, load_model, save_model, visualize
+from jointvae.evaluation import inspection, pictures
 from jointvae.imagefiles import read_image
 
 SPEC = {"latent_spec": {"cont": 3, "disc": [4]}, "cont_capacity": [0.0, 5.0, 1000, 30.0],
@@ -48,7 +49,7 @@ def test_edit_strip_is_input_reconstruction_then_one_decode_per_value():
     model = small_model()
     image = blobs(1)[0][None]
     values = [-3.0, -1.0, 0.0, 1.0, 3.0]
-    strip = edit.edit_strip(model, image, values, unit=1)
+    strip = inspection.edit_strip(model, image, values, unit=1)
     assert strip.shape == (2 + len(values), 1, 32, 32) and strip.dtype == np.float32
     assert np.array_equal(strip[0], datasets.to_float(image))
     x = datasets.to_float(image[None])
@@ -65,7 +66,7 @@ def test_setting_a_unit_moves_the_picture_further_the_further_it_goes():
     image = blobs(1, seed=3)[0][None]
     mean = eval_code(model, image)[0, 0]
     steps = np.array([0.0, 2.0, 5.0, 10.0, 20.0])
-    strip = edit.edit_strip(model, image, mean + steps, unit=0)
+    strip = inspection.edit_strip(model, image, mean + steps, unit=0)
     moved = np.abs(strip[2:] - strip[1]).mean(axis=(1, 2, 3))
     assert moved[0] < 1e-6                       # the image's own value gives its reconstruction back
     assert np.all(np.diff(moved) > 0), moved     # and the change grows with the distance
@@ -74,12 +75,12 @@ def test_setting_a_unit_moves_the_picture_further_the_further_it_goes():
 def test_edit_discrete_latent_sets_each_category():
     model = small_model()
     image = blobs(1, seed=1)[0][None]
-    strip = edit.edit_strip(model, image, [0, 1, 2, 3], disc=0)
+    strip = inspection.edit_strip(model, image, [0, 1, 2, 3], disc=0)
     own = int(eval_code(model, image)[0, 3:].argmax())
     np.testing.assert_allclose(strip[2 + own], strip[1], atol=1e-6)
     others = [strip[2 + k] for k in range(4) if k != own]
     assert all(np.abs(o - strip[1]).max() > 1e-4 for o in others)
-    codes = edit.edit_codes(model, np.zeros(7, np.float32), [2, 0], disc=0)
+    codes = inspection.edit_codes(model, np.zeros(7, np.float32), [2, 0], disc=0)
     assert codes[:, 3:].tolist() == [[0, 0, 1, 0], [1, 0, 0, 0]]
 
 
@@ -93,7 +94,7 @@ def test_edit_discrete_latent_sets_each_category():
 ])
 def test_edit_codes_rejects_what_the_model_does_not_have(kwargs, values, message):
     with pytest.raises(ValueError, match=message):
-        edit.edit_codes(small_model(), np.zeros(7, np.float32), values, **kwargs)
+        inspection.edit_codes(small_model(), np.zeros(7, np.float32), values, **kwargs)
 
 
 def test_edit_cli_writes_a_strip_png(model_dir, tmp_path, monkeypatch):
@@ -102,8 +103,8 @@ def test_edit_cli_writes_a_strip_png(model_dir, tmp_path, monkeypatch):
     assert edit.main([model_dir, "digit.png", "--unit", "2", "--values=-2,0,2.5"]) == 0
     strip = imageio.imread(tmp_path / "edit_digit_unit2.png")
     assert strip.shape == (32 + 4, 5 * 34 + 2)                  # input, reconstruction, 3 values; 2px gaps
-    expected = edit.edit_strip(load_model(model_dir), read_image("digit.png", 32, 1), [-2, 0, 2.5], unit=2)
-    assert np.array_equal(strip, visualize.tile(expected[None]))
+    expected = inspection.edit_strip(load_model(model_dir), read_image("digit.png", 32, 1), [-2, 0, 2.5], unit=2)
+    assert np.array_equal(strip, pictures.tile(expected[None]))
     assert edit.main([model_dir, "digit.png", "--disc", "0", "--out", "d.png"]) == 0
     assert imageio.imread(tmp_path / "d.png").shape == (36, 6 * 34 + 2)   # default: all 4 categories
 
@@ -183,11 +184,11 @@ def test_infer_correlates_with_labels(model_dir, image_folder, tmp_path, capsys)
 
 
 def test_ranks_and_correlations_by_hand():
-    assert infer.ranks(np.array([3.0, 1.0, 2.0, 2.0])).tolist() == [4.0, 1.0, 2.5, 2.5]
-    pearson, spearman = infer.correlations([1, 2, 3, 4], [1, 4, 9, 100])
+    assert inspection.ranks(np.array([3.0, 1.0, 2.0, 2.0])).tolist() == [4.0, 1.0, 2.5, 2.5]
+    pearson, spearman = inspection.correlations([1, 2, 3, 4], [1, 4, 9, 100])
     assert spearman == pytest.approx(1.0)
     assert pearson == pytest.approx(151 / np.sqrt(5 * 6849))   # sum dx dy / sqrt(sum dx^2 sum dy^2)
-    assert np.isnan(infer.correlations([1, 1, 1], [1, 2, 3])[0])
+    assert np.isnan(inspection.correlations([1, 1, 1], [1, 2, 3])[0])
 
 
 @pytest.mark.parametrize("setup, args, message", [
@@ -230,7 +231,7 @@ def test_units_ranked_by_their_effect_on_the_picture():
     w = model.params["latent_to_features.0.weight"]      # (256, latent): column j carries unit j
     w[:, 1] = 0                                         # unit 1 is ignored by the decoder
     w[:, 2] *= 20                                       # unit 2 dominates
-    order, effect = visualize.continuous_units_by_effect(model, np.random.default_rng(0))
+    order, effect = pictures.continuous_units_by_effect(model, np.random.default_rng(0))
     assert order == [2, 0, 1] and effect[2] > effect[0] > 100 * effect[1]
 
 
@@ -249,6 +250,6 @@ def test_visualize_an_rgb_model_without_data(tmp_path):
     traversal = imageio.imread(os.path.join(folder, "traversal_cont.png"))
     assert traversal.shape == (2 * 66 + 2, 10 * 66 + 2, 3)     # --units 2: the two units that matter
     loaded = load_model(folder)
-    order, _ = visualize.continuous_units_by_effect(loaded, np.random.default_rng(0))
+    order, _ = pictures.continuous_units_by_effect(loaded, np.random.default_rng(0))
     assert order[-1] == 0                                       # the unit the decoder ignores comes last
-    assert np.array_equal(traversal, visualize.continuous_traversal(loaded, order[:2]))
+    assert np.array_equal(traversal, pictures.continuous_traversal(loaded, order[:2]))

@@ -5,7 +5,8 @@ import os
 import numpy as np
 import pytest
 
-from jointvae import evaluate, experiments, load_model, metrics
+from jointvae import evaluate, experiments, load_model
+from jointvae.evaluation import metrics, scores
 
 REFERENCE = os.path.join(os.path.dirname(__file__), "..", "..", "shared", "reference_models", "dsprites")
 
@@ -44,7 +45,7 @@ def test_code_table_gives_the_same_scores_as_encoding_every_image():
 
     layout = {"cont": 2, "disc": []}
     direct = metrics.all_metrics(represent, layout, data, 7, n_train=40, n_eval=20, n_mig=100, n_scale=100)
-    table = evaluate.CodeTable(data, represent)
+    table = scores.CodeTable(data, represent)
     assert sum(encoded[-1:]) == 6                      # the table encoded each grid image once
     via_table = metrics.all_metrics(table.represent, layout, table, 7, n_train=40, n_eval=20, n_mig=100, n_scale=100)
     for name in ("factorvae", "betavae", "mig"):

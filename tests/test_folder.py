@@ -187,8 +187,8 @@ def test_train_resume_evaluate_a_folder_through_the_cli(tmp_path, images_dir, da
     assert json.loads(capsys.readouterr().out)["images"] == 10
 
     # pictures of a folder run reconstruct images of its own folder (no other data is needed)
-    from jointvae import visualize
-    written = visualize.write_all(out)
+    from jointvae.evaluation.pictures import write_all
+    written = write_all(out)
     assert os.path.join(out, "reconstructions.png") in written and not os.path.exists(os.path.join(out, "samples.png"))
 
 

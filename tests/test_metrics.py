@@ -11,7 +11,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from jointvae import metrics
+from jointvae.evaluation import metrics
 
 LAYOUT = {"cont": 4, "disc": [3]}
 SMALL = {"n_train": 600, "n_eval": 600}          # votes; the defaults (10 000 / 5 000) are timed in the report

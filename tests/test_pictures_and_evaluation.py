@@ -1,4 +1,4 @@
-"""evaluate's accuracy and the pictures, on the published weights (no dataset needed)."""
+"""The scores' accuracy and the pictures, on the published weights (no dataset needed)."""
 import os
 
 import imageio.v2 as imageio
@@ -6,8 +6,9 @@ import numpy as np
 import pytest
 
 from jointvae import load_model
-from jointvae.evaluate import discrete_accuracy, evaluate
-from jointvae.visualize import tile, traversal_values, write_all
+from jointvae.evaluation.inspection import traversal_values
+from jointvae.evaluation.pictures import tile, write_all
+from jointvae.evaluation.scores import discrete_accuracy, score_images
 
 REFERENCE = os.path.join(os.path.dirname(__file__), "..", "..", "shared", "reference_models")
 needs_reference = pytest.mark.skipif(not os.path.isdir(REFERENCE), reason="../shared/reference_models not present")
@@ -49,7 +50,7 @@ def test_evaluate_reports_ranked_units_and_accuracy():
     model = load_model(os.path.join(REFERENCE, "mnist"))
     rng = np.random.default_rng(0)
     images = (rng.random((40, 1, 32, 32)) * 255).astype(np.uint8)
-    result = evaluate(model, images, rng.integers(0, 10, 40))
+    result = score_images(model, images, rng.integers(0, 10, 40))
     kls = [u["kl"] for u in result["kl_per_unit_ranked"]]
     assert kls == sorted(kls, reverse=True) and len(kls) == 11
     assert result["kl_total"] == pytest.approx(sum(kls))

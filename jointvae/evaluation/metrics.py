@@ -12,7 +12,7 @@ Every metric scores a representation, not a model, so an encoder, an oracle or n
 A *unit* is one continuous column or one whole discrete block, whose value is the block's argmax: layout
 {'cont': 6, 'disc': [3]} has 7 units, cont.0 ... cont.5, disc.0. For a JointVAE:
 
-    represent = lambda imgs: model.eval_code(model.encode(datasets.to_float(imgs)))   # mean, one-hot argmax
+    represent = functools.partial(inspection.eval_codes, model)   # means, one-hot argmax (inspection.py)
 
     factorvae_metric  Kim & Mnih 2018, "Disentangling by Factorising", section 4 and appendix B
     betavae_metric    Higgins et al. 2017, "beta-VAE", section 3
@@ -29,7 +29,7 @@ import numpy as np
 
 from refnet.backend import to_numpy
 
-from .models.specs import normalise_latent_spec
+from ..models.specs import normalise_latent_spec
 
 CHUNK = 1024        # images per represent() call: 16 votes of 64; a JointVAE on 64 x 64 needs ~0.5 GB for it
 MIG_BINS = 20       # equal-width bins per continuous unit (Chen et al.; disentanglement_lib's default)
@@ -42,7 +42,7 @@ LOGREG_L2 = 1e-4    # = 1 / n_train at the defaults: sklearn's LogisticRegressio
 
 
 def unit_names(layout):
-    """['cont.0', ..., 'disc.0', ...]: the names evaluate.py gives the same units."""
+    """['cont.0', ..., 'disc.0', ...]: the names scores.py gives the same units."""
     layout = normalise_latent_spec(layout)
     return [f"cont.{j}" for j in range(layout["cont"])] + [f"disc.{i}" for i in range(len(layout["disc"]))]
 

@@ -1,0 +1,9 @@
+"""Evaluation of a trained model: what it scores and what it shows. Imports the data and model modules,
+never the trainer or a CLI module.
+
+    scores.py      recon loss, KL per unit and category accuracy on images; disentanglement of a model
+    metrics.py     FactorVAE, beta-VAE and MIG of any represent(images) -> codes
+    pictures.py    every picture: reconstructions, prior samples, traversals, training frames, the KL plot
+    inspection.py  the eval-mode codes of images, choosing one latent and setting or reading it (edit, infer)
+    report.py      the markdown table of a comparison of scored runs
+"""

@@ -1,0 +1,137 @@
+"""What a model scores on images: reconstruction, KL per unit, category accuracy, and disentanglement.
+
+Every figure uses the eval-mode code z = [mu, one_hot(argmax alpha_i) ...] (inspection.py).
+
+    score_images(model, images, labels=None)          recon loss, KL per unit ranked, discrete_accuracy with labels
+    disentanglement(model, dataset)                   FactorVAE, beta-VAE and MIG (metrics.py) of the code
+    score_with_disentanglement(model, dataset)        both, on a dataset with known generative factors (dSprites)
+
+Each returns a JSON-friendly dict.
+"""
+import functools
+
+import numpy as np
+
+import refnet
+
+from .. import datasets
+from ..models.objective import kl_terms
+from . import metrics
+from .inspection import eval_codes
+
+RECON_SAMPLE = 10000   # dSprites or image-folder images for the reconstruction and KL figures
+
+
+def encode_dataset(model, images_uint8, batch_size=500):
+    """Reconstruction loss, KL and category probabilities of images under the eval-mode code.
+
+    recon_n = sum_pixels BCE(x_hat_n, x_n); KL of each unit averaged over the images.
+    images_uint8 (N, C, H, W) -> (recon (N,), KL per unit (cont + len(disc),), alphas of latent 0 (N, K) or None).
+    """
+    recon, kl_sums, alphas = [], None, []
+    for start in range(0, len(images_uint8), batch_size):
+        x = datasets.to_float(images_uint8[start:start + batch_size])
+        dist = model.encode(x)
+        x_hat, _ = model.decode_forward(model.eval_code(dist))
+        per_pixel, _ = refnet.binary_cross_entropy(x_hat, x, reduction="none")
+        recon.append(per_pixel.reshape(len(x), -1).sum(axis=1))
+        units = _units(kl_terms(dist))
+        kl_sums = units * len(x) if kl_sums is None else kl_sums + units * len(x)
+        if dist["disc"]:
+            alphas.append(dist["disc"][0])
+    recon = np.concatenate(recon)
+    return recon, kl_sums / len(images_uint8), (np.concatenate(alphas) if alphas else None)
+
+
+def _units(kls):
+    cont = list(kls["cont"]) if kls["cont"] is not None else []
+    return np.array([float(v) for v in cont] + [float(v) for v in kls["disc"]], dtype=np.float64)
+
+
+def discrete_accuracy(categories, labels, num_categories, num_labels=10):
+    """Each category mapped to the label most of its images carry; accuracy = sum_k max_l confusion[k, l] / N.
+
+    categories, labels int (N,) -> (accuracy, mapping (K,), confusion (K, num_labels)).
+    """
+    confusion = np.zeros((num_categories, num_labels), dtype=np.int64)
+    np.add.at(confusion, (categories, labels), 1)
+    mapping = confusion.argmax(axis=1)
+    accuracy = float(confusion.max(axis=1).sum() / max(len(labels), 1))
+    return accuracy, mapping, confusion
+
+
+def score_images(model, images, labels=None):
+    """Reconstruction loss (mean over images), KL in all and per unit ranked, and with labels (N,) the
+    discrete_accuracy of the first discrete latent. images uint8 (N, C, H, W) -> dict."""
+    recon, kl_units, alphas = encode_dataset(model, images)
+    names = metrics.unit_names(model.latent_spec)
+    ranked = sorted(zip(names, kl_units), key=lambda t: -t[1])
+    result = {"images": int(len(images)), "recon_loss": float(recon.mean()),
+              "kl_total": float(kl_units.sum()),
+              "kl_cont": float(kl_units[:model.latent_spec["cont"]].sum()),
+              "kl_disc": float(kl_units[model.latent_spec["cont"]:].sum()),
+              "kl_per_unit_ranked": [{"unit": n, "kl": float(v)} for n, v in ranked]}
+    if labels is not None and alphas is not None:
+        acc, mapping, confusion = discrete_accuracy(alphas.argmax(axis=1), labels, alphas.shape[1],
+                                                    num_labels=int(labels.max()) + 1)
+        result.update(discrete_accuracy=acc, category_to_label=mapping.tolist(),
+                      confusion_matrix=confusion.tolist())
+    return result
+
+
+class CodeTable:
+    """A factor dataset whose 'images' are flat indices into a table of every image's code.
+
+    The metrics at their default sizes look at ~3 million images of a grid of
+    737,280; encoding each grid image once and looking codes up is cheaper, and
+    gives the same scores (the code of an image does not depend on its batch).
+    codes: (len(dataset), D), represent(images `chunk` at a time).
+    """
+
+    def __init__(self, dataset, represent, chunk=4096):
+        self.dataset = dataset
+        self.factor_names, self.factor_sizes = dataset.factor_names, dataset.factor_sizes
+        self.sample_factors = dataset.sample_factors
+        self.codes = np.concatenate([represent(dataset[np.arange(i, min(i + chunk, len(dataset)))])
+                                     for i in range(0, len(dataset), chunk)])
+
+    def images(self, factors):
+        return self.dataset.flat_index(factors)
+
+    def represent(self, flat):
+        return self.codes[flat]
+
+
+def disentanglement(model, dataset, seed=0, n_train=10000, n_eval=5000, n_samples=10000):
+    """The three metrics of the model's eval-mode code on a factor dataset (metrics.all_metrics).
+
+    n_train / n_eval: votes of the FactorVAE and β-VAE metrics; n_samples: images for
+    the units' scale (FactorVAE) and for MIG. The code table is used when the metrics
+    would encode more images than the grid holds.
+    """
+    represent, scored = functools.partial(eval_codes, model), dataset
+    # FactorVAE votes of `batch` images, β-VAE pairs (2 x batch per vote), plus the scale and MIG samples.
+    looked_at = (n_train + n_eval) * 64 * 3 + 2 * n_samples
+    if looked_at > len(dataset):
+        scored = CodeTable(dataset, represent)
+        represent = scored.represent
+    return metrics.all_metrics(represent, model.latent_spec, scored, seed, n_train=n_train, n_eval=n_eval,
+                               n_mig=n_samples, n_scale=n_samples)
+
+
+def sample_indices(n_images, n_samples, seed=0):
+    """A seeded sample of min(n_samples, n_images) distinct indices, sorted (int64 (n,))."""
+    rng = np.random.default_rng([seed, 5])
+    return np.sort(rng.choice(n_images, min(n_samples, n_images), replace=False))
+
+
+def score_with_disentanglement(model, dataset, seed=0, n_train=10000, n_eval=5000, n_samples=RECON_SAMPLE):
+    """score_images on a seeded sample of n_samples images of a dataset with known generative factors
+    (dSprites), the first factor (shape) as labels, then the disentanglement metrics. -> dict."""
+    flat = sample_indices(len(dataset), n_samples, seed)
+    shape_labels = dataset.factors_of(flat)[:, 0]   # discrete_accuracy: how well the first discrete latent tells shapes
+    result = score_images(model, dataset[flat], shape_labels)
+    scores = disentanglement(model, dataset, seed, n_train, n_eval, n_samples)
+    result.update({name: scores[name]["score"] for name in ("factorvae", "betavae", "mig")},
+                  votes={"train": n_train, "eval": n_eval}, samples=n_samples, metrics=scores)
+    return result
