@@ -35,7 +35,7 @@ import numpy as np
 import kernels
 import refnet
 from bench.throughput import forward_multiply_adds, matmul_peak_gflops, peak_rss_mb, rerun_with_threads
-from jointvae import datasets
+from jointvae import data as datasets
 from jointvae.objective import draw_noise, vae_backward, vae_forward
 from jointvae.specs import DSPRITES_JOINTVAE_SPEC, MNIST_SPEC, validate_spec
 from jointvae.trainer import Trainer

@@ -25,9 +25,9 @@ import sys
 import imageio.v2 as imageio
 import numpy as np
 
-from . import datasets, evaluate, visualize
+from . import data as datasets, evaluate, visualize
 from .checkpoint import load_model
-from .imagefiles import read_image
+from .data.imagefiles import read_image
 
 
 class LatentChoiceError(ValueError):

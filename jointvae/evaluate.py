@@ -25,7 +25,7 @@ import numpy as np
 
 import refnet
 
-from . import datasets, metrics
+from . import data as datasets, metrics
 from .checkpoint import load_model
 from .objective import kl_terms
 from .specs import dataset_name

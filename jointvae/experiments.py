@@ -17,7 +17,7 @@ import numpy as np
 
 import refnet
 
-from . import datasets
+from . import data as datasets
 from .evaluate import evaluate_factors
 from .specs import DEFAULT_SPECS, MODELS, validate_spec
 

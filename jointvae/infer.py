@@ -30,7 +30,7 @@ import numpy as np
 from . import evaluate, metrics
 from .checkpoint import load_model
 from .edit import check_choice
-from .imagefiles import describe_skipped, find_images, read_images
+from .data.imagefiles import describe_skipped, find_images, read_images
 
 BATCH = 256   # images read and encoded at a time: a folder never has to fit in memory at once
 

@@ -19,7 +19,7 @@ import sys
 
 import refnet
 
-from .datasets import FOLDER_DATASETS
+from .data import FOLDER_DATASETS
 from .specs import DEFAULT_SPECS, FOLDER_SPEC, MODELS, SpecError, dataset_name, load_spec, validate_spec
 
 

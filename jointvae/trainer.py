@@ -22,7 +22,7 @@ import numpy as np
 
 import refnet
 
-from . import datasets
+from . import data as datasets
 from .checkpoint import save_model
 from .model import JointVAE
 from . import factor

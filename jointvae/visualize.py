@@ -21,7 +21,7 @@ from statistics import NormalDist
 import imageio.v2 as imageio
 import numpy as np
 
-from . import datasets
+from . import data as datasets
 from .checkpoint import load_model
 
 TRAVERSAL_STEPS = 10

@@ -6,8 +6,9 @@ import imageio.v2 as imageio
 import numpy as np
 import pytest
 
-from jointvae import JointVAE, datasets, edit, infer, load_model, save_model, visualize
-from jointvae.imagefiles import read_image
+from jointvae import JointVAE, edit, infer, load_model, save_model, visualize
+from jointvae import data as datasets
+from jointvae.data.imagefiles import read_image
 
 SPEC = {"latent_spec": {"cont": 3, "disc": [4]}, "cont_capacity": [0.0, 5.0, 1000, 30.0],
         "disc_capacity": [0.0, 5.0, 1000, 30.0]}

@@ -13,10 +13,11 @@ import warnings
 import numpy as np
 import pytest
 
-from jointvae import evaluate, fashion_mnist, mnist, train
-from jointvae.datasets import load_dataset
-from jointvae.fashion_mnist import FASHION_MNIST, load_fashion_mnist
-from jointvae.mnist import MnistUnavailableError, encode_idx, idx_sha256, load_idx_dataset
+from jointvae import evaluate, train
+from jointvae.data import fashion_mnist, mnist
+from jointvae.data import load_dataset
+from jointvae.data.fashion_mnist import FASHION_MNIST, load_fashion_mnist
+from jointvae.data.mnist import MnistUnavailableError, encode_idx, idx_sha256, load_idx_dataset
 from jointvae.specs import DEFAULT_SPECS, dataset_name, image_shape, validate_spec
 from refnet.serialization import save_npz
 

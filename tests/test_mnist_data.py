@@ -16,10 +16,10 @@ import warnings
 import numpy as np
 import pytest
 
-from jointvae import mnist
-from jointvae.datasets import iterate_batches
+from jointvae.data import mnist
+from jointvae.data import iterate_batches
 from refnet.serialization import save_npz
-from jointvae.mnist import (
+from jointvae.data.mnist import (
     MnistChecksumError,
     MnistDataError,
     MnistUnavailableError,

@@ -11,7 +11,7 @@ from typing import Iterator
 
 import numpy as np
 
-from .specs import dataset_name, image_shape
+from ..specs import dataset_name, image_shape
 
 DATASETS = ("mnist", "fashion-mnist", "dsprites")   # loaded by name alone
 FOLDER_DATASETS = ("folder", "chairs", "celeba")    # images from a folder: need its path (root=)
