@@ -27,10 +27,9 @@ import refnet
 
 from . import data as datasets, metrics
 from .checkpoint import load_model
+from .data.registry import SPLIT_DATASETS, dataset_name
 from .objective import kl_terms
-from .specs import dataset_name
 
-SPLIT_DATASETS = ("mnist", "fashion-mnist")   # labelled, with a train and a test split
 RECON_SAMPLE = 10000   # dSprites or image-folder images for the reconstruction and KL figures
 
 

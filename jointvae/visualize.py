@@ -207,7 +207,7 @@ def write_all(out_dir, model=None, dataset=None, seed=0, units=None):
     rng = np.random.default_rng(seed)
     spec = getattr(model, "spec", {})
     folder_run = dataset is None and spec.get("folder") is not None and os.path.isdir(spec["folder"])
-    if folder_run or name in datasets.DATASETS:
+    if folder_run or name in datasets.BUILT_IN_DATASETS:
         images, _ = datasets.load_for_spec(spec) if folder_run else datasets.load_dataset(name, "test")
         if folder_run or hasattr(images, "factor_sizes"):   # a folder or a factor grid (dSprites): a random
             images = images[np.sort(rng.choice(len(images), min(2000, len(images)), replace=False))]  # sample
