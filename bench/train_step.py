@@ -35,7 +35,7 @@ import numpy as np
 import kernels
 import refnet
 from bench.throughput import forward_multiply_adds, matmul_peak_gflops, peak_rss_mb, rerun_with_threads
-from jointvae import datasets
+from jointvae import data
 from jointvae.models.jointvae import draw_noise
 from jointvae.models.objective import objective_and_grads
 from jointvae.models.specs import DSPRITES_JOINTVAE_SPEC, MNIST_SPEC, validate_spec
@@ -114,7 +114,7 @@ def device_sync(device):
 def make_batch(batch_size, image_shape, seed=SEED):
     """A fixed host batch (N, C, H, W) float32 in [0, 1], made as training makes it: uint8 / 255."""
     images = np.random.default_rng([seed, 3]).integers(0, 256, (batch_size, *image_shape), dtype=np.uint8)
-    return datasets.to_float(images)
+    return data.to_float(images)
 
 
 # ---------------------------------------------------------------------- the same computation?

@@ -28,7 +28,7 @@ import imageio.v2 as imageio
 from .models.model_folder import load_model
 from .evaluation.inspection import LatentChoiceError, check_choice, default_values, edit_strip
 from .evaluation.pictures import tile
-from .imagefiles import read_image
+from .data.imagefiles import read_image
 
 
 def parse_values(text, integers):

@@ -21,12 +21,10 @@ import argparse
 import json
 import sys
 
-from . import datasets
-from .models.model_folder import load_model
+from . import data
+from .data.registry import SPLIT_DATASETS, dataset_name
 from .evaluation.scores import RECON_SAMPLE, sample_indices, score_images, score_with_disentanglement
-from .models.specs import dataset_name
-
-SPLIT_DATASETS = ("mnist", "fashion-mnist")   # labelled, with a train and a test split
+from .models.model_folder import load_model
 
 
 def main(argv=None):
@@ -46,16 +44,16 @@ def main(argv=None):
     try:
         model = load_model(args.path)
         name = dataset_name(args.dataset or model.spec.get("dataset"))
-        folder = args.folder or (model.spec.get("folder") if name in datasets.FOLDER_DATASETS else None)
+        folder = args.folder or (model.spec.get("folder") if name in data.FOLDER_DATASETS else None)
         if name is None and folder is None:
             raise ValueError("the spec names no dataset: pass --dataset or --folder")
         if args.split != "test" and (folder is not None or name not in SPLIT_DATASETS):
             raise ValueError(f"--split goes with {' and '.join(SPLIT_DATASETS)}, not {folder or name}")
         if folder is not None:   # the model's own size and channels, whatever the folder holds
             channels, size, _ = model.image_shape
-            images, labels = datasets.load_dataset("folder", root=folder, size=size, channels=channels)
+            images, labels = data.load_dataset("folder", root=folder, size=size, channels=channels)
         else:
-            images, labels = datasets.load_dataset(name, args.split)
+            images, labels = data.load_dataset(name, args.split)
         if tuple(images.shape[1:]) != model.image_shape:
             raise ValueError(f"{name} images are {images.shape[1:]}, the model expects {model.image_shape}")
         if hasattr(images, "factor_sizes"):

@@ -13,7 +13,7 @@ import sys
 
 import refnet
 
-from . import datasets
+from . import data
 from .evaluation.report import comparison_section
 from .evaluation.scores import score_with_disentanglement
 from .models.specs import DEFAULT_SPECS, MODELS, validate_spec
@@ -38,7 +38,7 @@ def train_and_score(model_name, seed, steps, out, votes, samples=10000, log=prin
         if saved.get("votes") == {"train": votes[0], "eval": votes[1]} and saved.get("samples") == samples:
             return saved
     log(f"{model_name} seed {seed}: scoring")
-    images, _ = datasets.load_dataset("dsprites")
+    images, _ = data.load_dataset("dsprites")
     result = {"model": model_name, "seed": seed, "steps": trainer.step,
               **score_with_disentanglement(trainer.model, images, seed, *votes, n_samples=samples)}
     with open(eval_path, "w", encoding="utf-8") as f:

@@ -30,7 +30,7 @@ import numpy as np
 
 from .models.model_folder import load_model
 from .evaluation.inspection import FOLDER_BATCH, check_choice, correlations, infer_folder
-from .imagefiles import describe_skipped
+from .data.imagefiles import describe_skipped
 
 
 class LabelsFileError(ValueError):

@@ -19,13 +19,13 @@ import sys
 
 import refnet
 
-from .datasets import FOLDER_DATASETS
-from .models.specs import DEFAULT_SPECS, FOLDER_SPEC, MODELS, SpecError, dataset_name, load_spec, validate_spec
+from .data.registry import FOLDER_DATASETS, REGISTRY, dataset_name
+from .models.specs import DEFAULT_SPECS, FOLDER_SPEC, MODELS, SpecError, load_spec, validate_spec
 
 
 def parse_args(argv):
     p = argparse.ArgumentParser(prog="python -m jointvae.train", description=__doc__.splitlines()[0])
-    p.add_argument("dataset", type=dataset_name, choices=sorted({d for d, _ in DEFAULT_SPECS}),
+    p.add_argument("dataset", type=dataset_name, choices=sorted(REGISTRY),
                    help="dataset to train on")
     p.add_argument("path", nargs="?", help=f"image folder, for {', '.join(FOLDER_DATASETS)} "
                                            "(recorded in the run: --resume needs no PATH)")

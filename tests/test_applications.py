@@ -6,9 +6,9 @@ import imageio.v2 as imageio
 import numpy as np
 import pytest
 
-from jointvae import JointVAE, datasets, edit, infer, load_model, save_model, visualize
+from jointvae import JointVAE, data, edit, infer, load_model, save_model, visualize
+from jointvae.data.imagefiles import read_image
 from jointvae.evaluation import inspection, pictures
-from jointvae.imagefiles import read_image
 
 SPEC = {"latent_spec": {"cont": 3, "disc": [4]}, "cont_capacity": [0.0, 5.0, 1000, 30.0],
         "disc_capacity": [0.0, 5.0, 1000, 30.0]}
@@ -37,7 +37,7 @@ def blobs(n, seed=0, size=32):
 
 def eval_code(model, image):
     """The eval-mode code of one uint8 (C, H, W) image, written out: means, then one-hot argmax."""
-    dist = model.encode(datasets.to_float(image[None]))
+    dist = model.encode(data.to_float(image[None]))
     alpha = dist["disc"][0]
     return np.concatenate([dist["cont"][0], np.eye(alpha.shape[1], dtype=np.float32)[alpha.argmax(1)]], axis=1)
 
@@ -51,8 +51,8 @@ def test_edit_strip_is_input_reconstruction_then_one_decode_per_value():
     values = [-3.0, -1.0, 0.0, 1.0, 3.0]
     strip = inspection.edit_strip(model, image, values, unit=1)
     assert strip.shape == (2 + len(values), 1, 32, 32) and strip.dtype == np.float32
-    assert np.array_equal(strip[0], datasets.to_float(image))
-    x = datasets.to_float(image[None])
+    assert np.array_equal(strip[0], data.to_float(image))
+    x = data.to_float(image[None])
     np.testing.assert_allclose(strip[1], model.reconstruct(x)[0], atol=1e-6)   # batched BLAS: last-bit noise
     z = eval_code(model, image)
     for i, v in enumerate(values):

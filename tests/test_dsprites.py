@@ -13,8 +13,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from jointvae import dsprites
-from jointvae.dsprites import (
+from jointvae.data import dsprites
+from jointvae.data.dsprites import (
     FACTOR_NAMES,
     FACTOR_SIZES,
     FACTOR_VALUES,

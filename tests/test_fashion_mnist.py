@@ -13,11 +13,12 @@ import warnings
 import numpy as np
 import pytest
 
-from jointvae import evaluate, fashion_mnist, mnist, train
-from jointvae.datasets import load_dataset
-from jointvae.fashion_mnist import FASHION_MNIST, load_fashion_mnist
-from jointvae.mnist import MnistUnavailableError, encode_idx, idx_sha256, load_idx_dataset
-from jointvae.models.specs import DEFAULT_SPECS, dataset_name, image_shape, validate_spec
+from jointvae import evaluate, train
+from jointvae.data import fashion_mnist, idx, load_dataset, mnist
+from jointvae.data.fashion_mnist import FASHION_MNIST, load_fashion_mnist
+from jointvae.data.idx import MnistUnavailableError, encode_idx, idx_sha256, load_idx_dataset
+from jointvae.data.registry import dataset_name
+from jointvae.models.specs import DEFAULT_SPECS, image_shape, validate_spec
 from refnet.serialization import save_npz
 
 SIZES = {"train": 12, "test": 20}
@@ -37,7 +38,7 @@ def write_idx(folder, splits):
     """The splits as gzipped IDX files in folder (created)."""
     folder.mkdir(parents=True, exist_ok=True)
     for split, arrays in splits.items():
-        for name, array in zip(mnist.IDX_FILE_NAMES[split], arrays):
+        for name, array in zip(idx.IDX_FILE_NAMES[split], arrays):
             (folder / (name + ".gz")).write_bytes(gzip.compress(encode_idx(array)))
     return folder
 
@@ -48,7 +49,7 @@ def fake(tmp_path, monkeypatch):
     in tmp_path, two mirrors answered by a fake _download) and the arrays it must give."""
     splits = synthetic_splits()
     sha256 = {name: idx_sha256(array) for split, arrays in splits.items()
-              for name, array in zip(mnist.IDX_FILE_NAMES[split], arrays)}
+              for name, array in zip(idx.IDX_FILE_NAMES[split], arrays)}
     dataset = dataclasses.replace(
         FASHION_MNIST, idx_sha256=sha256, split_sizes=SIZES, first_labels={"train": 9, "test": 9},
         system_dirs=(str(tmp_path / "system"),), mirrors=("https://down.invalid/", "https://up.invalid/"))
@@ -60,7 +61,7 @@ def fake(tmp_path, monkeypatch):
         if url in served:
             return served[url]
         raise OSError("connection refused")
-    monkeypatch.setattr(mnist, "_download", download)
+    monkeypatch.setattr(idx, "_download", download)
     monkeypatch.delenv("FASHION_MNIST_IDX_DIR", raising=False)
     return dataset, splits, served, downloads
 
@@ -75,8 +76,8 @@ def test_user_folder_comes_first_then_the_system_folder(tmp_path, fake, monkeypa
     write_idx(tmp_path / "system", splits)
     user = write_idx(tmp_path / "user", splits)
     read = []   # the folders read, in order
-    fetch = mnist.fetch_from_idx_dir
-    monkeypatch.setattr(mnist, "fetch_from_idx_dir",
+    fetch = idx.fetch_from_idx_dir
+    monkeypatch.setattr(idx, "fetch_from_idx_dir",
                         lambda split, folder, ds: read.append(str(folder)) or fetch(split, folder, ds))
     # a user folder wins, named by the argument or by the environment variable
     assert_split(load_idx_dataset(dataset, "test", tmp_path / "c1", idx_dir=user), splits["test"])
@@ -94,7 +95,7 @@ def test_bad_folders_are_skipped_with_warnings_and_mirrors_tried_in_order(tmp_pa
     write_idx(tmp_path / "system", synthetic_splits(seed=1))     # other bytes: wrong checksums
     user = tmp_path / "user"
     user.mkdir()                                                 # empty
-    for name, array in zip(mnist.IDX_FILE_NAMES["test"], splits["test"]):
+    for name, array in zip(idx.IDX_FILE_NAMES["test"], splits["test"]):
         served[f"https://up.invalid/{name}.gz"] = gzip.compress(encode_idx(array))
     with pytest.warns(UserWarning) as caught:
         got = load_idx_dataset(dataset, "test", tmp_path / "cache", idx_dir=user)
@@ -102,7 +103,7 @@ def test_bad_folders_are_skipped_with_warnings_and_mirrors_tried_in_order(tmp_pa
     messages = [str(w.message) for w in caught]
     assert any("skipping IDX files in" in m and "no such file" in m for m in messages)
     assert any(str(tmp_path / "system") in m and "SHA-256" in m for m in messages)
-    assert downloads == [f"https://{host}.invalid/{name}.gz" for name in mnist.IDX_FILE_NAMES["test"]
+    assert downloads == [f"https://{host}.invalid/{name}.gz" for name in idx.IDX_FILE_NAMES["test"]
                          for host in ("down", "up")]
 
 
@@ -179,14 +180,14 @@ def test_train_and_evaluate_cli_on_fashion_mnist(tmp_path, fake, monkeypatch, ca
     # the images are MNIST's pipeline: 28 -> 32 bilinear, as bytes
     images, labels = load_dataset("fashion-mnist", "test")
     assert images.shape == (SIZES["test"], 1, 32, 32) and labels.dtype == np.int64
-    np.testing.assert_array_equal(images[:, 0], np.rint(mnist.resize_32(splits["test"][0])[:, 0] * 255))
+    np.testing.assert_array_equal(images[:, 0], mnist.resize_32(splits["test"][0])[:, 0])
 
 
 @pytest.mark.skipif(not os.path.isdir(fashion_mnist.SYSTEM_DIR),
                     reason="Debian's dataset-fashion-mnist is not installed")
 def test_real_fashion_mnist_from_the_debian_package(tmp_path, monkeypatch):
     monkeypatch.delenv("FASHION_MNIST_IDX_DIR", raising=False)
-    monkeypatch.setattr(mnist, "_download", lambda url: pytest.fail(f"downloaded {url}"))
+    monkeypatch.setattr(idx, "_download", lambda url: pytest.fail(f"downloaded {url}"))
     images, labels = load_fashion_mnist("test", data_dir=tmp_path)
     assert images.shape == (10000, 28, 28) and images.dtype == np.uint8
     assert labels[:10].tolist() == [9, 2, 1, 1, 6, 1, 4, 6, 5, 7]

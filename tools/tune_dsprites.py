@@ -1,6 +1,6 @@
 """python tools/tune_dsprites.py [--n 3000] [--seed 0] [--model DIR] [--pictures-only] [--out docs/dsprites]
 
-Tunes the look of the procedural dSprites (jointvae.dsprites.Look) without the original
+Tunes the look of the procedural dSprites (jointvae.data.dsprites.Look) without the original
 images: the published dSprites JointVAE was trained on them, so it reconstructs best the
 generated images most like them. The score is the model's reconstruction error on a fixed
 random sample of generated images: BCE summed over the 64 x 64 pixels, averaged over
@@ -33,8 +33,9 @@ import numpy as np
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
 
 import refnet  # noqa: E402
-from jointvae import dsprites, load_model  # noqa: E402
-from jointvae.datasets import to_float  # noqa: E402
+from jointvae import load_model  # noqa: E402
+from jointvae.data import dsprites  # noqa: E402
+from jointvae.data import to_float  # noqa: E402
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 DEFAULT_MODEL = os.path.join(HERE, "..", "..", "shared", "reference_models", "dsprites")

@@ -16,8 +16,8 @@ import numpy as np
 
 from refnet import get_array_module, to_numpy
 
-from .. import datasets
-from ..imagefiles import find_images, read_images
+from .. import data
+from ..data.imagefiles import find_images, read_images
 from .metrics import split_units
 
 TRAVERSAL_STEPS = 10   # values of one latent swept through the prior's bulk
@@ -37,7 +37,7 @@ def eval_codes(model, images_uint8, batch=500):
 
     images_uint8 (N, C, H, W) -> codes (N, D) on the host, D = cont + sum(disc).
     """
-    return np.concatenate([to_numpy(model.eval_code(model.encode(datasets.to_float(images_uint8[i:i + batch]))))
+    return np.concatenate([to_numpy(model.eval_code(model.encode(data.to_float(images_uint8[i:i + batch]))))
                            for i in range(0, len(images_uint8), batch)])
 
 
@@ -118,7 +118,7 @@ def edit_strip(model, image, values, unit=None, disc=None):
     the input, its eval-mode reconstruction, then the decoded code with the chosen latent set to each value."""
     z = eval_codes(model, image[None])                       # (1, D): means, one-hot argmax
     decoded = decode(model, np.concatenate([z, edit_codes(model, z[0], values, unit, disc)]))
-    return np.concatenate([datasets.to_float(image[None]), decoded])
+    return np.concatenate([data.to_float(image[None]), decoded])
 
 
 # ---------------------------------------------------------------- reading a latent

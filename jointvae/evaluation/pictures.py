@@ -19,7 +19,7 @@ import numpy as np
 
 from refnet import to_numpy
 
-from .. import datasets
+from .. import data
 from ..models.model_folder import load_model
 from .inspection import TRAVERSAL_STEPS, decode, model_xp, one_hot, traversal_values
 from .scores import encode_dataset
@@ -47,7 +47,7 @@ def latent_code(model, cont, discs):
 
 def reconstructions(model, images, n=SAMPLES_PER_ROW):
     """Two rows of originals, then two rows of their eval-mode reconstructions."""
-    x = datasets.to_float(images[: 2 * n], model_xp(model))
+    x = data.to_float(images[: 2 * n], model_xp(model))
     x_hat = to_numpy(model.reconstruct(x))
     x = to_numpy(x)
     return tile(np.concatenate([x, x_hat]).reshape((4, n) + x.shape[1:]))
@@ -183,8 +183,8 @@ def write_all(out_dir, model=None, dataset=None, seed=0, units=None):
     rng = np.random.default_rng(seed)
     spec = getattr(model, "spec", {})
     folder_run = dataset is None and spec.get("folder") is not None and os.path.isdir(spec["folder"])
-    if folder_run or name in datasets.DATASETS:
-        images, _ = datasets.load_for_spec(spec) if folder_run else datasets.load_dataset(name, "test")
+    if folder_run or name in data.BUILT_IN_DATASETS:
+        images, _ = data.load_for_spec(spec) if folder_run else data.load_dataset(name, "test")
         if folder_run or hasattr(images, "factor_sizes"):   # a folder or a factor grid (dSprites): a random
             images = images[np.sort(rng.choice(len(images), min(2000, len(images)), replace=False))]  # sample
     os.makedirs(out_dir, exist_ok=True)

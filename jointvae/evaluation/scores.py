@@ -14,7 +14,7 @@ import numpy as np
 
 import refnet
 
-from .. import datasets
+from .. import data
 from ..models.objective import kl_terms
 from . import metrics
 from .inspection import eval_codes
@@ -30,7 +30,7 @@ def encode_dataset(model, images_uint8, batch_size=500):
     """
     recon, kl_sums, alphas = [], None, []
     for start in range(0, len(images_uint8), batch_size):
-        x = datasets.to_float(images_uint8[start:start + batch_size])
+        x = data.to_float(images_uint8[start:start + batch_size])
         dist = model.encode(x)
         x_hat, _ = model.decode_forward(model.eval_code(dist))
         per_pixel, _ = refnet.binary_cross_entropy(x_hat, x, reduction="none")

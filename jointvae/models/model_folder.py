@@ -14,7 +14,8 @@ import refnet
 
 from ..files.legacy_torch import load_legacy_torch
 from .jointvae import JointVAE
-from .specs import IMAGE_SHAPES, SpecError, image_shape, load_spec, save_spec
+from ..data.registry import IMAGE_SHAPES
+from .specs import SpecError, image_shape, load_spec, save_spec
 
 
 class ModelFileError(ValueError):

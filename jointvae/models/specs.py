@@ -22,18 +22,7 @@ Beyond the published format, a spec may name its model (default "jointvae"):
 import json
 import os
 
-IMAGE_SHAPES = {  # (channels, height, width)
-    "mnist": (1, 32, 32), "fashion-mnist": (1, 32, 32),
-    "dsprites": (1, 64, 64), "chairs": (1, 64, 64),
-    "celeba": (3, 64, 64),
-}
-
-DATASET_ALIASES = {"fashion_mnist": "fashion-mnist"}   # the published specs' spelling -> ours
-
-
-def dataset_name(name):
-    """The one spelling of a dataset name used everywhere here ('fashion_mnist' -> 'fashion-mnist')."""
-    return DATASET_ALIASES.get(name, name)
+from ..data.registry import IMAGE_SHAPES, dataset_name, image_shape_of
 
 
 MNIST_SPEC = {
@@ -208,10 +197,9 @@ def validate_spec(spec):
 
 def image_shape(spec):
     """(C, H, W) of the spec's data: an explicit 'image_shape', else from the dataset name."""
-    if "image_shape" in spec:
-        return tuple(int(v) for v in spec["image_shape"])
-    if dataset_name(spec.get("dataset")) in IMAGE_SHAPES:
-        return IMAGE_SHAPES[dataset_name(spec["dataset"])]
+    shape = image_shape_of(spec.get("dataset"), spec.get("image_shape"))
+    if shape is not None:
+        return shape
     raise SpecError("spec has neither 'image_shape' nor a known 'dataset' to derive it from")
 
 

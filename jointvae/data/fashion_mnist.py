@@ -1,10 +1,10 @@
 """Fashion-MNIST (Xiao et al. 2017): MNIST's format, clothes instead of digits.
 
-    from jointvae.fashion_mnist import load_fashion_mnist, CLASS_NAMES
+    from jointvae.data.fashion_mnist import load_fashion_mnist, CLASS_NAMES
     images, labels = load_fashion_mnist("test")   # uint8 (10000, 28, 28), uint8 (10000,) in 0..9
 
 The files, sizes and layout are MNIST's, so the whole pipeline is
-jointvae.mnist's, given the `IdxDataset` below: the same checks, the same
+jointvae.data.idx's, given the `IdxDataset` below: the same checks, the same
 cache ($JOINTVAE_DATA/fashion-mnist/<split>.npz, default under
 ~/.cache/jointvae), the same 28 -> 32 bilinear resize (`mnist.resize_32`).
 Sources, the first that works:
@@ -21,7 +21,8 @@ import os
 
 import numpy as np
 
-from .mnist import SPLIT_SIZES, IdxDataset, load_idx_dataset
+from .idx import IdxDataset, load_idx_dataset
+from .mnist import SPLIT_SIZES
 
 CLASS_NAMES = ("T-shirt/top", "Trouser", "Pullover", "Dress", "Coat",
                "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot")
@@ -75,7 +76,7 @@ def load_fashion_mnist(
         images uint8 (N, 28, 28), 0 = background; labels uint8 (N,), indices into CLASS_NAMES.
 
     Raises:
-        mnist.MnistDataError (ValueError): bad argument.
-        mnist.MnistUnavailableError (RuntimeError): no source worked; says why each failed.
+        idx.MnistDataError (ValueError): bad argument.
+        idx.MnistUnavailableError (RuntimeError): no source worked; says why each failed.
     """
     return load_idx_dataset(FASHION_MNIST, split, data_dir, idx_dir)
