@@ -11,7 +11,7 @@ parameter names of jointvae.models.jointvae.JointVAE, so one state dict fits bot
     features_to_img.{0,2,4}     ConvTranspose2d(64,32) (32,32) (32,C), then sigmoid                  (N, C, H, W)
 
 (64 x 64 inputs add Conv2d(32,32) after the first conv and ConvTranspose2d(64,64) before the first
-transposed conv, as in the paper.) The loss is jointvae/objective.py's, written with torch ops:
+transposed conv, as in the paper.) The loss is jointvae/models/objective.py's, written with torch ops:
 
     BCE summed over pixels, mean over batch + gamma |KL_cont - C_cont(t)| + gamma |KL_disc - C_disc(t)|,
     divided by the number of pixels.
@@ -26,8 +26,8 @@ import torch.nn.functional as F
 from torch import nn
 
 import refnet
-from jointvae.latent import EPS, TEMPERATURE
-from jointvae.models.jointvae import FEATURES, HIDDEN
+from refnet.latent import EPS
+from jointvae.models.jointvae import FEATURES, HIDDEN, TEMPERATURE
 from jointvae.models.objective import kl_penalties
 
 

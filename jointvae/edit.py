@@ -4,7 +4,7 @@
     python -m jointvae.edit PATH IMAGE --disc I [--values 0,1,2,...] [--out FILE.png]
 
 PATH is a model folder (jointvae.load_model); IMAGE any PNG or JPEG, read at the
-model's size and channels (jointvae.imagefiles: centre square, bilinear). The
+model's size and channels (jointvae.data.imagefiles: centre square, bilinear). The
 PNG strip shows the input, its reconstruction, then one decoded image per value.
 The code is the eval-mode one: continuous means, each discrete latent's most
 probable category. --unit K sets continuous unit K (default values: the

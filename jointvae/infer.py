@@ -4,7 +4,7 @@
     python -m jointvae.infer PATH FOLDER --disc I [--labels LABELS.csv] [--out OUT.csv]
 
 PATH is a model folder (jointvae.load_model). Every PNG / JPEG below FOLDER is
-read at the model's size and channels (jointvae.imagefiles), encoded in
+read at the model's size and channels (jointvae.data.imagefiles), encoded in
 batches, and written as CSV `path,value`: path relative to FOLDER (with /),
 value continuous unit K's mean, or with --disc the most probable category of
 discrete latent I. Files that cannot be read are skipped and reported on

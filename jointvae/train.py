@@ -10,7 +10,7 @@ a JSONL log and pictures into --out.
     python -m jointvae.train folder photos/ --size 32 --channels 1   # any images, with the CelebA spec
     python -m jointvae.train folder --out runs/folder --resume    # the folder is recorded in specs.json
 
-Image folders are read once and cached (jointvae.folder).
+Image folders are read once and cached (jointvae.data.folder).
 """
 import argparse
 import json

@@ -16,7 +16,7 @@ Beyond the published format, a spec may name its model (default "jointvae"):
                                                (optional "d_hidden": 1000, "d_layers": 6: D's width, depth)
     "betas": [0.9, 0.999]                      the VAE's Adam betas
     "init": "pytorch-0.4"                      the 2018 initialisation of transposed convolutions (model.py)
-    "folder": "/abs/path", "image_shape": [C, H, W]   images from a folder (jointvae.folder), for the
+    "folder": "/abs/path", "image_shape": [C, H, W]   images from a folder (jointvae.data.folder), for the
                                                datasets "folder", "chairs" and "celeba"
 """
 import json
