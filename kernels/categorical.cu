@@ -3,7 +3,7 @@
 //   kl_n       = log K + sum_k alpha_nk log(alpha_nk + 1e-12)      alpha, dalpha: (N, K) row-major; kl, dkl: (N,)
 //   dalpha_nk  = dkl_n (log(alpha_nk + 1e-12) + alpha_nk / (alpha_nk + 1e-12))
 //
-// Same semantics as the reference refnet.kl.kl_categorical_uniform(_backward); the
+// Same semantics as the reference refnet.latent.kl_categorical_uniform(_backward); the
 // Python side is kernels/categorical.py. The forward sums a row, so it is one thread
 // per row; the backward has no reduction, so it is one thread per element.
 // The 1e-12 keeps log finite at alpha = 0, where alpha log(...) is then 0 * -27.6 = 0.

@@ -4,7 +4,7 @@
 //   y_k      = softmax_k((log(alpha_k + 1e-12) + g_k) / tau)      alpha, u, y, dy, dalpha: (N, K), row-major
 //   dalpha_k = y_k (dy_k - sum_j dy_j y_j) / (tau (alpha_k + 1e-12))
 //
-// Same semantics as the reference jointvae.latent.gumbel_softmax(_backward); the
+// Same semantics as the reference refnet.latent.gumbel_softmax(_backward); the
 // Python side is kernels/gumbel.py. Grid-stride loops, no shared memory: the same
 // text also runs on a CPU (kernels/cpu_shim.h).
 

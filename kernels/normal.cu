@@ -6,8 +6,8 @@
 //   dmu     = dz + dkl mu
 //   dlogvar = dz eps exp(logvar / 2) / 2 + dkl (exp(logvar) - 1) / 2
 //
-// Same semantics as the references jointvae.latent.reparameterize_normal(_backward)
-// plus refnet.kl.kl_normal(_backward); the Python side is kernels/normal.py.
+// Same semantics as the references refnet.latent.reparameterize_normal(_backward)
+// plus refnet.latent.kl_normal(_backward); the Python side is kernels/normal.py.
 // The backward recomputes the two exps rather than storing them: on a GPU reading
 // two more arrays costs more than the arithmetic.
 
