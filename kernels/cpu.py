@@ -13,12 +13,18 @@ and their backward against finite differences, on a machine without a GPU.
 CpuBackend(sources={"gumbel.cu": text}) compiles `text` in place of the file
 (the mutation tests), and CpuBackend(grid=(blocks, threads)) plays a larger launch,
 one thread after another, so that the loops' indexing is exercised too.
+
+Kernels with shared memory and __syncthreads() (the tiled matrix product) go through
+launch_blocks(source, name, dtype, grid, block, args) with the GPU's own geometry: each
+block's threads are real threads (ctypes releases the GIL while a kernel runs) that meet at
+the shim's barrier, and the blocks run one after another (cpu_shim.h).
 """
 import ctypes
 import hashlib
 import os
 import shutil
 import subprocess
+import threading
 from pathlib import Path
 
 import numpy as np
@@ -27,7 +33,8 @@ from .dispatch import KERNEL_DIR, kernel_name, scalar_kind, source_text
 
 SHIM = KERNEL_DIR / "cpu_shim.h"
 # -ffp-contract=off: no fused multiply-add, so each float operation rounds as NumPy's does.
-FLAGS = ("-std=c++14", "-O2", "-fPIC", "-shared", "-ffp-contract=off")
+# -pthread: a block's threads meet at a barrier made of a mutex and a condition variable.
+FLAGS = ("-std=c++14", "-O2", "-fPIC", "-shared", "-ffp-contract=off", "-pthread")
 
 
 class CompilerMissing(RuntimeError):
@@ -36,6 +43,10 @@ class CompilerMissing(RuntimeError):
 
 class CompileError(RuntimeError):
     """The .cu text does not compile as C++ with the shim; the message holds the compiler's output."""
+
+
+class BarrierTimeout(RuntimeError):
+    """A block's threads did not all reach a __syncthreads(): a divergent barrier in the kernel."""
 
 
 def compiler():
@@ -82,6 +93,8 @@ def build(source, text=None):
 class CpuBackend:
     """Runs the kernels on the host through ctypes (see the module docstring)."""
 
+    barrier_timeout_s = 20.0   # a block whose threads do not all reach a __syncthreads() fails after this
+
     def __init__(self, sources=None, grid=(1, 1)):
         self.sources = dict(sources or {})   # file name -> text to compile instead of the file
         self.grid = grid                     # (blocks, threads per block) played one thread at a time
@@ -99,8 +112,8 @@ class CpuBackend:
             raise type(library)(str(library))  # a new one each time: re-raising one object grows its traceback
         return library
 
-    def launch(self, source, name, dtype, n_threads, args):
-        """Call {name}_f32/_f64 for every thread of self.grid; n_threads is the GPU's concern, not ours."""
+    def _function(self, source, name, dtype, args):
+        """(library, the kernel {name}_f32/_f64, its ctypes arguments) for `args` as described in dispatch.py."""
         library = self.library(source)
         function = getattr(library, kernel_name(name, dtype))
         real = ctypes.c_float if np.dtype(dtype) == np.float32 else ctypes.c_double
@@ -117,12 +130,43 @@ class CpuBackend:
                 c_args.append(ctypes.c_void_p(a.ctypes.data))   # `args` keeps the arrays alive
         function.argtypes = [type(c) for c in c_args]
         function.restype = None
+        return library, function, c_args
+
+    def launch(self, source, name, dtype, n_threads, args):
+        """Call {name}_f32/_f64 for every thread of self.grid; n_threads is the GPU's concern, not ours."""
+        library, function, c_args = self._function(source, name, dtype, args)
         blocks, threads = self.grid
         for block in range(blocks):
             for thread in range(threads):
-                library.cpu_shim_set_thread(ctypes.c_uint(thread), ctypes.c_uint(block),
-                                            ctypes.c_uint(threads), ctypes.c_uint(blocks))
+                library.cpu_shim_set_thread(thread, 0, block, 0, threads, 1, blocks, 1)
                 function(*c_args)
+
+    def launch_blocks(self, source, name, dtype, grid, block, args):
+        """Run {name}_f32/_f64 on a grid (gx, gy) of blocks (bx, by), as the GPU would: the blocks one
+        after another, each block's bx * by threads at once (real threads, meeting at __syncthreads)."""
+        library, function, c_args = self._function(source, name, dtype, args)
+        (gx, gy), (bx, by) = grid, block
+        library.cpu_shim_set_block_threads(ctypes.c_uint(bx * by), ctypes.c_double(self.barrier_timeout_s))
+        between_blocks = threading.Barrier(bx * by)   # shared memory is reused: no thread runs ahead
+        errors = []
+
+        def run_thread(tx, ty):
+            try:
+                for block_y in range(gy):
+                    for block_x in range(gx):
+                        library.cpu_shim_set_thread(tx, ty, block_x, block_y, bx, by, gx, gy)
+                        function(*c_args)
+                        between_blocks.wait()
+            except threading.BrokenBarrierError as e:
+                errors.append(e)
+
+        threads = [threading.Thread(target=run_thread, args=(tx, ty)) for ty in range(by) for tx in range(bx)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        if library.cpu_shim_barrier_timed_out() or errors:
+            raise BarrierTimeout(f"{source} {name}: not every thread of a block reached __syncthreads()")
 
     def __repr__(self):
         return f"CpuBackend(grid={self.grid}{', with replaced sources' if self.sources else ''})"

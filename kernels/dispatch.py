@@ -18,12 +18,14 @@ The backends agree to rounding, with one known edge: in float32 CUDA's expf is b
 on ex2.approx.ftz.f32, so a result below the smallest normal float (1.2e-38, e.g. a
 softmax probability of exp(-90)) is 0 on the GPU and a subnormal on the CPU.
 
-A backend has one method,
+A backend has two methods,
 
     launch(source, name, dtype, n_threads, args)
+    launch_blocks(source, name, dtype, grid, block, args)
 
-which runs the kernel `{name}_f32` or `{name}_f64` of kernels/{source} as a
-grid-stride loop over n_threads iterations. args are, in the kernel's order,
+which run the kernel `{name}_f32` or `{name}_f64` of kernels/{source}: the first as a
+grid-stride loop over n_threads iterations, the second on a grid (gx, gy) of blocks of
+(bx, by) threads, for kernels that share memory within a block. args are, in the kernel's order,
 arrays of the backend's kind (C-contiguous, of dtype), Python floats (passed as
 the kernel's T) and Python ints (passed as long long). The GPU backend counts its
 launches (`GPU.launches`), so a benchmark can say how many kernels a step runs.
@@ -127,16 +129,27 @@ class GpuBackend:
         self._modules = {}
         self.launches = 0       # kernels launched so far, for benchmarks
 
-    def launch(self, source, name, dtype, n_threads, args):
+    def _function(self, source, name, dtype, args):
+        """The compiled kernel {name}_f32/_f64 of `source` and `args` as C types (NumPy scalars, arrays as they are)."""
         import cupy  # here, not at the top: nothing else in kernels/ needs CuPy
         if source not in self._modules:
             self._modules[source] = cupy.RawModule(code=source_text(source), options=NVRTC_OPTIONS)
         function = self._modules[source].get_function(kernel_name(name, dtype))
         # NumPy scalars, which CuPy passes as the C types T and long long; arrays as they are.
         as_c_type = {"real": np.dtype(dtype).type, "index": np.int64, "array": lambda a: a}
-        typed = tuple(as_c_type[scalar_kind(a)](a) for a in args)
+        return function, tuple(as_c_type[scalar_kind(a)](a) for a in args)
+
+    def launch(self, source, name, dtype, n_threads, args):
+        """A grid-stride kernel over n_threads iterations, on a bounded 1-D grid."""
+        function, typed = self._function(source, name, dtype, args)
         blocks = max(1, min(-(-n_threads // self.threads_per_block), self.max_blocks))
         function((blocks,), (self.threads_per_block,), typed)
+        self.launches += 1
+
+    def launch_blocks(self, source, name, dtype, grid, block, args):
+        """A kernel with its own geometry: grid (gx, gy) of blocks (bx, by) (shared memory, __syncthreads)."""
+        function, typed = self._function(source, name, dtype, args)
+        function(tuple(grid), tuple(block), typed)
         self.launches += 1
 
     def __repr__(self):
