@@ -5,6 +5,7 @@
     z = mu + exp(logvar/2) eps       normal.cu       normal.py       refnet.latent.reparameterize_normal
       fused with KL to N(0, 1)                                         + refnet.latent.kl_normal
     KL to the uniform, per row       categorical.cu  categorical.py  refnet.latent.kl_categorical_uniform
+    matrix product C = A B           gemm.cu         gemm.py         a @ b (NumPy's, as refnet's layers use it)
 
 Each op is a forward returning (output, cache) and a backward taking the cache, as everywhere in
 refnet. The forward dispatches (dispatch.py): NumPy arrays run the reference, CuPy arrays the kernel
@@ -15,15 +16,17 @@ without a GPU. nvrtc.py compiles the .cu files for the GPU, also without one.
 kernels/ imports refnet and nothing of jointvae: it is the layer library's backend, not the model's.
 
 The .cu files are templates on float/double with extern "C" instantiations
-(`gumbel_softmax_forward_f32`, `..._f64`), written as grid-stride loops without
-shared memory: elementwise work is one thread per element, work over a row of K
-categories one thread per row.
+(`gumbel_softmax_forward_f32`, `..._f64`). Most are grid-stride loops without shared
+memory: elementwise work is one thread per element, work over a row of K categories one
+thread per row. gemm.cu is the exception: blocks of threads share tiles in shared memory
+and meet at __syncthreads(), which the CPU shim plays with real threads.
 """
 from .categorical import kl_categorical_uniform, kl_categorical_uniform_backward
 from .dispatch import GPU, reference_on_gpu, sources
+from .gemm import matmul
 from .gumbel import gumbel_softmax, gumbel_softmax_backward
 from .normal import reparameterize_with_kl, reparameterize_with_kl_backward
 
 __all__ = ["GPU", "reference_on_gpu", "sources", "gumbel_softmax", "gumbel_softmax_backward",
            "reparameterize_with_kl", "reparameterize_with_kl_backward", "kl_categorical_uniform",
-           "kl_categorical_uniform_backward"]
+           "kl_categorical_uniform_backward", "matmul"]

@@ -90,6 +90,35 @@ def build(source, text=None):
     return library
 
 
+class ThreadPool:
+    """`count` daemon threads that each run one task of a job, then wait for the next job."""
+
+    def __init__(self, count):
+        self.count = count
+        self._start = [threading.Semaphore(0) for _ in range(count)]
+        self._done = threading.Semaphore(0)
+        self._tasks = [None] * count
+        for i in range(count):
+            threading.Thread(target=self._serve, args=(i,), daemon=True).start()
+
+    def _serve(self, i):
+        while True:
+            self._start[i].acquire()
+            function, args = self._tasks[i]
+            try:
+                function(*args)
+            finally:
+                self._done.release()
+
+    def run(self, tasks):
+        """Run len(tasks) == count tasks (function, args) at once; return when all have finished."""
+        for i, task in enumerate(tasks):
+            self._tasks[i] = task
+            self._start[i].release()
+        for _ in tasks:
+            self._done.acquire()
+
+
 class CpuBackend:
     """Runs the kernels on the host through ctypes (see the module docstring)."""
 
@@ -99,6 +128,7 @@ class CpuBackend:
         self.sources = dict(sources or {})   # file name -> text to compile instead of the file
         self.grid = grid                     # (blocks, threads per block) played one thread at a time
         self._libraries = {}
+        self._pools = {}
 
     def library(self, source):
         """The loaded library of `source`; a failed build is remembered, not retried on every call."""
@@ -112,8 +142,10 @@ class CpuBackend:
             raise type(library)(str(library))  # a new one each time: re-raising one object grows its traceback
         return library
 
-    def _function(self, source, name, dtype, args):
-        """(library, the kernel {name}_f32/_f64, its ctypes arguments) for `args` as described in dispatch.py."""
+    def _function(self, source, name, dtype, args, contiguous=True):
+        """(library, the kernel {name}_f32/_f64, its ctypes arguments) for `args` as described in dispatch.py.
+
+        contiguous=False admits strided arrays, for kernels that are given the strides (gemm.cu)."""
         library = self.library(source)
         function = getattr(library, kernel_name(name, dtype))
         real = ctypes.c_float if np.dtype(dtype) == np.float32 else ctypes.c_double
@@ -125,8 +157,9 @@ class CpuBackend:
             elif kind == "index":
                 c_args.append(ctypes.c_longlong(a))
             else:
-                if not isinstance(a, np.ndarray) or a.dtype != dtype or not a.flags.c_contiguous:
-                    raise TypeError(f"{name}: arguments must be C-contiguous NumPy {np.dtype(dtype)} arrays")
+                if not isinstance(a, np.ndarray) or a.dtype != dtype or (contiguous and not a.flags.c_contiguous):
+                    raise TypeError(f"{name}: arguments must be {'C-contiguous ' if contiguous else ''}"
+                                    f"NumPy {np.dtype(dtype)} arrays")
                 c_args.append(ctypes.c_void_p(a.ctypes.data))   # `args` keeps the arrays alive
         function.argtypes = [type(c) for c in c_args]
         function.restype = None
@@ -143,30 +176,28 @@ class CpuBackend:
 
     def launch_blocks(self, source, name, dtype, grid, block, args):
         """Run {name}_f32/_f64 on a grid (gx, gy) of blocks (bx, by), as the GPU would: the blocks one
-        after another, each block's bx * by threads at once (real threads, meeting at __syncthreads)."""
-        library, function, c_args = self._function(source, name, dtype, args)
+        after another, each block's bx * by threads at once (real threads, meeting at __syncthreads).
+        Arrays may be strided: such kernels take their strides as arguments."""
+        library, function, c_args = self._function(source, name, dtype, args, contiguous=False)
         (gx, gy), (bx, by) = grid, block
         library.cpu_shim_set_block_threads(ctypes.c_uint(bx * by), ctypes.c_double(self.barrier_timeout_s))
-        between_blocks = threading.Barrier(bx * by)   # shared memory is reused: no thread runs ahead
-        errors = []
 
         def run_thread(tx, ty):
-            try:
-                for block_y in range(gy):
-                    for block_x in range(gx):
-                        library.cpu_shim_set_thread(tx, ty, block_x, block_y, bx, by, gx, gy)
-                        function(*c_args)
-                        between_blocks.wait()
-            except threading.BrokenBarrierError as e:
-                errors.append(e)
+            for block_y in range(gy):
+                for block_x in range(gx):
+                    library.cpu_shim_set_thread(tx, ty, block_x, block_y, bx, by, gx, gy)
+                    function(*c_args)
+                    library.cpu_shim_end_block()   # shared memory is reused: no thread runs ahead
 
-        threads = [threading.Thread(target=run_thread, args=(tx, ty)) for ty in range(by) for tx in range(bx)]
-        for t in threads:
-            t.start()
-        for t in threads:
-            t.join()
-        if library.cpu_shim_barrier_timed_out() or errors:
+        self._workers(bx * by).run([(run_thread, (tx, ty)) for ty in range(by) for tx in range(bx)])
+        if library.cpu_shim_barrier_timed_out():
             raise BarrierTimeout(f"{source} {name}: not every thread of a block reached __syncthreads()")
+
+    def _workers(self, count):
+        """A pool of `count` threads, kept between launches (starting hundreds of threads per launch is slow)."""
+        if count not in self._pools:
+            self._pools[count] = ThreadPool(count)
+        return self._pools[count]
 
     def __repr__(self):
         return f"CpuBackend(grid={self.grid}{', with replaced sources' if self.sources else ''})"

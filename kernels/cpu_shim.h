@@ -77,6 +77,10 @@ static inline void __syncthreads() {
     }
 }
 
+// Called by kernels/cpu.py after each block: every thread has left the kernel before the next
+// block's threads overwrite the shared memory.
+extern "C" void cpu_shim_end_block() { __syncthreads(); }
+
 // CUDA overloads exp, log, ... for float and double at global scope; <cmath> puts the
 // float overloads in std::. Without these using-declarations exp(float) would silently
 // compute in double on the CPU and the float32 checks would test something else.

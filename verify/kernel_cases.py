@@ -88,6 +88,21 @@ def build_categorical(cfg, rng, mutation=None):
     return forward, backward, {"alpha": alpha + 1e-3}  # away from 0: log has no finite difference there
 
 
+def build_gemm(cfg, rng, mutation=None):
+    """A Linear layer's three products through gemm.cu: y = x W^T, dx = dy W, dW = dy^T x (each transpose a view)."""
+    from kernels import gemm
+    backend = kernel_backend(mutation)
+
+    def forward(x, weight):
+        return gemm.matmul(x, weight.T, backend=backend), (x, weight)
+
+    def backward(dy, cache):
+        x, weight = cache
+        return {"x": gemm.matmul(dy, weight, backend=backend), "weight": gemm.matmul(dy.T, x, backend=backend)}
+
+    return forward, backward, {"x": rng.normal(0, 1, (cfg["n"], cfg["k"])), "weight": rng.normal(0, 1, (cfg["m"], cfg["k"]))}
+
+
 # Keyed by the kernel file each case runs.
 CASES_BY_SOURCE = {
     "gumbel.cu": Case("kernel gumbel.cu: gumbel_softmax",
@@ -100,6 +115,10 @@ CASES_BY_SOURCE = {
                       build_normal),
     "categorical.cu": Case("kernel categorical.cu: kl_categorical_uniform",
                            st.fixed_dictionaries(dict(n=small, k=st.integers(1, 8))), build_categorical),
+    # Each product is one launch of a 16 x 16 block, ~20 ms on the CPU shim: few examples, small arrays.
+    "gemm.cu": Case("kernel gemm.cu: a Linear layer's products (x W^T, dy W, dy^T x)",
+                    st.fixed_dictionaries(dict(n=st.integers(1, 3), k=st.integers(1, 5), m=st.integers(1, 4))),
+                    build_gemm, max_examples=4),
 }
 KERNEL_CASES = list(CASES_BY_SOURCE.values())
 
@@ -109,6 +128,8 @@ MUTATIONS = {
     "normal.cu": ("(var - T(1))", "(var + T(1))", "dlogvar with exp(logvar) + 1"),
     "categorical.cu": ("log(alpha[i] + eps) + alpha[i]", "log(alpha[i] + eps) - alpha[i]",
                        "dalpha with log(alpha) - alpha/alpha"),
+    "gemm.cu": ("sum += a_tile[ty][j] * b_tile[j][tx];", "sum += a_tile[ty][j] * b_tile[tx][j];",
+                "B's tile read transposed"),
 }
 
 KERNEL_MUTANTS = [

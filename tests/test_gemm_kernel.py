@@ -1,0 +1,80 @@
+"""gemm.cu, run from its own text on the CPU (real threads per block, kernels/cpu_shim.h), against a @ b.
+
+Shapes are drawn around the tile size (16): 1, 15, 16, 17, 33 ... so that partial tiles on every edge,
+K = 1 and K not a multiple of the tile all occur; each operand comes plain, transposed (a view with its
+strides swapped) or as a strided column slice.
+"""
+import numpy as np
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from kernels import cpu, gemm
+from verify import suite
+from verify.kernel_cases import KERNEL_MUTANTS, MUTATIONS, mutant_backend
+
+sizes = st.sampled_from([1, 2, 3, 15, 16, 17, 31, 33]) | st.integers(1, 40)
+layouts = st.sampled_from(["plain", "transposed", "strided"])
+
+
+def operand(rng, shape, layout, dtype):
+    """An array of `shape`: C-contiguous, a transposed view, or every other column of a wider array."""
+    if layout == "transposed":
+        return rng.standard_normal(shape[::-1]).astype(dtype).T
+    if layout == "strided":
+        return rng.standard_normal((shape[0], 2 * shape[1])).astype(dtype)[:, ::2]
+    return rng.standard_normal(shape).astype(dtype)
+
+
+def assert_close_to_matmul(c, a, b):
+    """|c - a b| <= 2 K eps (|a| |b|), elementwise: the bound for two summation orders of K products."""
+    want = a.astype(np.float64) @ b.astype(np.float64)
+    bound = 2 * a.shape[1] * np.finfo(a.dtype).eps * (np.abs(a).astype(np.float64) @ np.abs(b).astype(np.float64))
+    assert c.dtype == a.dtype and c.shape == want.shape
+    assert np.all(np.abs(c - want) <= bound + np.finfo(a.dtype).tiny), np.max(np.abs(c - want) - bound)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64], ids=["f32", "f64"])
+def test_gemm_matches_matmul(dtype, hyp_settings):
+    @hyp_settings
+    @given(m=sizes, k=sizes, n=sizes, layout_a=layouts, layout_b=layouts, seed=st.integers(0, 2**32 - 1))
+    def check(m, k, n, layout_a, layout_b, seed):
+        rng = np.random.default_rng(seed)
+        a, b = operand(rng, (m, k), layout_a, dtype), operand(rng, (k, n), layout_b, dtype)
+        assert_close_to_matmul(gemm.matmul(a, b, backend=cpu.CPU), a, b)
+
+    check()
+
+
+def test_gemm_is_exact_on_integers_and_writes_into_out():
+    """Small integers multiply and add exactly in any order: the kernel must give a @ b bit for bit."""
+    rng = np.random.default_rng(0)
+    a, b = rng.integers(-8, 8, (37, 19)).astype(np.float32), rng.integers(-8, 8, (19, 21)).astype(np.float32)
+    out = np.full((37, 21), np.nan, np.float32)   # never read: C is written, not accumulated into
+    assert gemm.matmul(a, b, out=out, backend=cpu.CPU) is out
+    np.testing.assert_array_equal(out, a @ b)
+
+
+def test_reference_path_and_errors():
+    a, b = np.ones((2, 3)), np.ones((3, 4))
+    np.testing.assert_array_equal(gemm.matmul(a, b), a @ b)   # NumPy arrays: the reference
+    with pytest.raises(ValueError, match="do not chain"):
+        gemm.matmul(a, a)
+    with pytest.raises(TypeError, match="both float32 or both float64"):
+        gemm.matmul(a, b.astype(np.float32))
+    with pytest.raises(ValueError, match="out must be"):
+        gemm.matmul(a, b, out=np.empty((4, 2)))
+
+
+def test_mutated_gemm_is_caught(hyp_settings):
+    """B's tile read transposed (verify.kernel_cases.MUTATIONS): the comparison fails, and so does the
+    gradient check of a Linear layer's products through the mutant."""
+    old, new, what = MUTATIONS["gemm.cu"]
+    mutant = mutant_backend(("gemm.cu", old, new))
+    rng = np.random.default_rng(1)
+    a, b = rng.standard_normal((5, 3)), rng.standard_normal((3, 4))
+    with pytest.raises(AssertionError):
+        assert_close_to_matmul(gemm.matmul(a, b, backend=mutant), a, b)
+    case = next(m for m in KERNEL_MUTANTS if m.name == f"kernel gemm.cu mutant: {what}")
+    outcome = suite.gradient_outcome(case, hyp_settings, expect_failure=True)
+    assert outcome.passed, outcome.line()    # passed = the gradient check failed on the mutant
