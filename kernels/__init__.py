@@ -7,6 +7,9 @@
     KL to the uniform, per row       categorical.cu  categorical.py  refnet.latent.kl_categorical_uniform
     matrix product C = A B           gemm.cu         gemm.py         a @ b (NumPy's, as refnet's layers use it)
 
+refnet's layers take their matrix products from kernels.OPS inside `with refnet.use_ops(kernels.OPS):`
+(ops.py), since refnet itself imports no backend.
+
 Each op is a forward returning (output, cache) and a backward taking the cache, as everywhere in
 refnet. The forward dispatches (dispatch.py): NumPy arrays run the reference, CuPy arrays the kernel
 (inside `with reference_on_gpu():` the reference on CuPy instead), and backend=cpu.CPU runs the
@@ -26,7 +29,8 @@ from .dispatch import GPU, reference_on_gpu, sources
 from .gemm import matmul
 from .gumbel import gumbel_softmax, gumbel_softmax_backward
 from .normal import reparameterize_with_kl, reparameterize_with_kl_backward
+from .ops import OPS, ops_on
 
 __all__ = ["GPU", "reference_on_gpu", "sources", "gumbel_softmax", "gumbel_softmax_backward",
            "reparameterize_with_kl", "reparameterize_with_kl_backward", "kl_categorical_uniform",
-           "kl_categorical_uniform_backward", "matmul"]
+           "kl_categorical_uniform_backward", "matmul", "OPS", "ops_on"]

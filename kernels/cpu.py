@@ -15,16 +15,17 @@ CpuBackend(sources={"gumbel.cu": text}) compiles `text` in place of the file
 one thread after another, so that the loops' indexing is exercised too.
 
 Kernels with shared memory and __syncthreads() (the tiled matrix product) go through
-launch_blocks(source, name, dtype, grid, block, args) with the GPU's own geometry: each
-block's threads are real threads (ctypes releases the GIL while a kernel runs) that meet at
-the shim's barrier, and the blocks run one after another (cpu_shim.h).
+launch_blocks(source, name, dtype, grid, block, args) with the GPU's own geometry: the blocks
+run one after another and each block's threads run as fibers that meet at every
+__syncthreads() (cpu_shim.h). For that, build() appends to the text one C entry point per
+kernel, `cpu_shim_blocks_<kernel>(args, gx, gy, bx, by)`, which runs the whole grid in C++.
 """
 import ctypes
 import hashlib
 import os
 import shutil
+import re
 import subprocess
-import threading
 from pathlib import Path
 
 import numpy as np
@@ -33,8 +34,7 @@ from .dispatch import KERNEL_DIR, kernel_name, scalar_kind, source_text
 
 SHIM = KERNEL_DIR / "cpu_shim.h"
 # -ffp-contract=off: no fused multiply-add, so each float operation rounds as NumPy's does.
-# -pthread: a block's threads meet at a barrier made of a mutex and a condition variable.
-FLAGS = ("-std=c++14", "-O2", "-fPIC", "-shared", "-ffp-contract=off", "-pthread")
+FLAGS = ("-std=c++14", "-O2", "-fPIC", "-shared", "-ffp-contract=off")
 
 
 class CompilerMissing(RuntimeError):
@@ -45,8 +45,17 @@ class CompileError(RuntimeError):
     """The .cu text does not compile as C++ with the shim; the message holds the compiler's output."""
 
 
-class BarrierTimeout(RuntimeError):
-    """A block's threads did not all reach a __syncthreads(): a divergent barrier in the kernel."""
+class DivergentBarrier(RuntimeError):
+    """Some threads of a block returned while others waited at a __syncthreads(): undefined on a GPU."""
+
+
+def grid_entry_points(text):
+    """C++ appended to a .cu text: for each extern "C" kernel K, `cpu_shim_blocks_K(args, gx, gy, bx, by)`
+    running the grid of blocks as fibers (cpu_shim.h), args[i] pointing to the i-th argument's value."""
+    names = re.findall(r'extern "C" __global__ void (\w+)\(', text)
+    return "".join(f'\nextern "C" int cpu_shim_blocks_{name}(void** args, unsigned int gx, unsigned int gy, '
+                   f'unsigned int bx, unsigned int by) {{ return cpu_shim_launch(&{name}, args, gx, gy, bx, by); }}'
+                   for name in names)
 
 
 def compiler():
@@ -77,7 +86,7 @@ def build(source, text=None):
         return library
     # Written under a private name and renamed: two processes may build the same library at once.
     cu, unfinished = folder / f"{stem}.{os.getpid()}.cu", folder / f"{stem}.{os.getpid()}.so"
-    cu.write_text(text)
+    cu.write_text(text + grid_entry_points(text))
     try:
         result = subprocess.run([cxx, *FLAGS, "-x", "c++", "-include", str(SHIM), str(cu), "-o", str(unfinished)],
                                 capture_output=True, text=True)
@@ -90,45 +99,13 @@ def build(source, text=None):
     return library
 
 
-class ThreadPool:
-    """`count` daemon threads that each run one task of a job, then wait for the next job."""
-
-    def __init__(self, count):
-        self.count = count
-        self._start = [threading.Semaphore(0) for _ in range(count)]
-        self._done = threading.Semaphore(0)
-        self._tasks = [None] * count
-        for i in range(count):
-            threading.Thread(target=self._serve, args=(i,), daemon=True).start()
-
-    def _serve(self, i):
-        while True:
-            self._start[i].acquire()
-            function, args = self._tasks[i]
-            try:
-                function(*args)
-            finally:
-                self._done.release()
-
-    def run(self, tasks):
-        """Run len(tasks) == count tasks (function, args) at once; return when all have finished."""
-        for i, task in enumerate(tasks):
-            self._tasks[i] = task
-            self._start[i].release()
-        for _ in tasks:
-            self._done.acquire()
-
-
 class CpuBackend:
     """Runs the kernels on the host through ctypes (see the module docstring)."""
-
-    barrier_timeout_s = 20.0   # a block whose threads do not all reach a __syncthreads() fails after this
 
     def __init__(self, sources=None, grid=(1, 1)):
         self.sources = dict(sources or {})   # file name -> text to compile instead of the file
         self.grid = grid                     # (blocks, threads per block) played one thread at a time
         self._libraries = {}
-        self._pools = {}
 
     def library(self, source):
         """The loaded library of `source`; a failed build is remembered, not retried on every call."""
@@ -175,29 +152,18 @@ class CpuBackend:
                 function(*c_args)
 
     def launch_blocks(self, source, name, dtype, grid, block, args):
-        """Run {name}_f32/_f64 on a grid (gx, gy) of blocks (bx, by), as the GPU would: the blocks one
-        after another, each block's bx * by threads at once (real threads, meeting at __syncthreads).
-        Arrays may be strided: such kernels take their strides as arguments."""
-        library, function, c_args = self._function(source, name, dtype, args, contiguous=False)
+        """Run {name}_f32/_f64 on a grid (gx, gy) of blocks (bx, by), as the GPU would: the blocks one after
+        another, each block's threads as fibers meeting at every __syncthreads(). Arrays may be strided:
+        such kernels take their strides as arguments."""
+        library, _, c_args = self._function(source, name, dtype, args, contiguous=False)
+        values = [ctypes.c_void_p(a.value) if isinstance(a, ctypes.c_void_p) else a for a in c_args]
+        pointers = (ctypes.c_void_p * len(values))(*[ctypes.addressof(v) for v in values])
+        run_grid = getattr(library, f"cpu_shim_blocks_{kernel_name(name, dtype)}")
+        run_grid.restype = ctypes.c_int
         (gx, gy), (bx, by) = grid, block
-        library.cpu_shim_set_block_threads(ctypes.c_uint(bx * by), ctypes.c_double(self.barrier_timeout_s))
-
-        def run_thread(tx, ty):
-            for block_y in range(gy):
-                for block_x in range(gx):
-                    library.cpu_shim_set_thread(tx, ty, block_x, block_y, bx, by, gx, gy)
-                    function(*c_args)
-                    library.cpu_shim_end_block()   # shared memory is reused: no thread runs ahead
-
-        self._workers(bx * by).run([(run_thread, (tx, ty)) for ty in range(by) for tx in range(bx)])
-        if library.cpu_shim_barrier_timed_out():
-            raise BarrierTimeout(f"{source} {name}: not every thread of a block reached __syncthreads()")
-
-    def _workers(self, count):
-        """A pool of `count` threads, kept between launches (starting hundreds of threads per launch is slow)."""
-        if count not in self._pools:
-            self._pools[count] = ThreadPool(count)
-        return self._pools[count]
+        if run_grid(pointers, ctypes.c_uint(gx), ctypes.c_uint(gy), ctypes.c_uint(bx), ctypes.c_uint(by)):
+            raise DivergentBarrier(f"{source} {name}: some threads of a block returned while others waited "
+                                   f"at __syncthreads()")
 
     def __repr__(self):
         return f"CpuBackend(grid={self.grid}{', with replaced sources' if self.sources else ''})"

@@ -20,6 +20,7 @@ from .memory import retain_freed_memory
 from .losses import (binary_cross_entropy, binary_cross_entropy_backward, binary_cross_entropy_with_logits,
                      binary_cross_entropy_with_logits_backward, log_softmax, mse, mse_backward,
                      softmax_cross_entropy, softmax_cross_entropy_backward)
+from .ops import Ops, ops_in_use, use_ops
 from .optim import Adam
 from .serialization import load_npz, load_params, save_npz, save_params
 from .shape import Flatten, Reshape

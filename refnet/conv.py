@@ -25,12 +25,16 @@ product needs (no transpose copy):
 
 im2col and col2im are adjoint: <im2col(x), c> == <x, col2im(c)>, which is
 exactly why the backward of one is the other (checked in verify).
+
+The layers call them, and every matrix product, through refnet/ops.py, so that an accelerated
+backend can take them over for a block (`with refnet.use_ops(...)`).
 """
 import numpy as np
 
 from .backend import get_array_module
 from .init import default_rng, fan_in, uniform_init
 from .layer import Layer
+from .ops import matmul, ops_in_use
 
 
 def _pair(v):
@@ -90,6 +94,16 @@ def col2im(cols, x_shape, stride, padding):
     return batch_first(x_padded[:, ph:ph + h, pw:pw + w])
 
 
+def _gather_windows(x, kernel, stride, padding):
+    """im2col, or the accelerated one in use (refnet/ops.py)."""
+    return (ops_in_use().im2col or im2col)(x, kernel, stride, padding)
+
+
+def _scatter_windows(cols, x_shape, stride, padding):
+    """col2im, or the accelerated one in use (refnet/ops.py)."""
+    return (ops_in_use().col2im or col2im)(cols, x_shape, stride, padding)
+
+
 def _check_input(layer, x, channels):
     if x.ndim != 4 or x.shape[1] != channels:
         raise ValueError(f"{type(layer).__name__} expects (N, {channels}, H, W), got shape {tuple(x.shape)}")
@@ -134,10 +148,10 @@ class Conv2d(_ConvolutionLayer):
 
     def forward(self, x):
         _check_input(self, x, self.in_channels)
-        cols = im2col(x, self.kernel_size, self.stride, self.padding)
+        cols = _gather_windows(x, self.kernel_size, self.stride, self.padding)
         _, _, _, oh, ow, n = cols.shape
         w2 = self.params["weight"].reshape(self.out_channels, -1)
-        y = w2 @ cols.reshape(w2.shape[1], -1)                         # (C_out, OH*OW*N)
+        y = matmul(w2, cols.reshape(w2.shape[1], -1))                  # (C_out, OH*OW*N)
         if "bias" in self.params:
             y += self.params["bias"][:, None]                          # y is ours: add in place
         return batch_first(y.reshape(self.out_channels, oh, ow, n)), (cols, x.shape)
@@ -147,11 +161,11 @@ class Conv2d(_ConvolutionLayer):
         w = self.params["weight"]
         dy2 = batch_last(dy).reshape(self.out_channels, -1)            # (C_out, OH*OW*N)
         cols2 = cols.reshape(w[0].size, -1)                            # (C_in*kh*kw, OH*OW*N)
-        grads = {"weight": (dy2 @ cols2.T).reshape(w.shape)}
+        grads = {"weight": matmul(dy2, cols2.T).reshape(w.shape)}
         if "bias" in self.params:
             grads["bias"] = dy2.sum(axis=1)
-        dcols = (w.reshape(self.out_channels, -1).T @ dy2).reshape(cols.shape)
-        return col2im(dcols, x_shape, self.stride, self.padding), grads
+        dcols = matmul(w.reshape(self.out_channels, -1).T, dy2).reshape(cols.shape)
+        return _scatter_windows(dcols, x_shape, self.stride, self.padding), grads
 
 
 class ConvTranspose2d(_ConvolutionLayer):
@@ -180,8 +194,8 @@ class ConvTranspose2d(_ConvolutionLayer):
             raise ValueError(f"ConvTranspose2d output would be empty for input shape {tuple(x.shape)}")
         x2 = batch_last(x).reshape(self.in_channels, -1)               # (C_in, H*W*N)
         w2 = self.params["weight"].reshape(self.in_channels, -1)       # (C_in, C_out*kh*kw)
-        cols = (w2.T @ x2).reshape((self.out_channels,) + self.kernel_size + (h, w, n))
-        y = col2im(cols, out_shape, self.stride, self.padding)
+        cols = matmul(w2.T, x2).reshape((self.out_channels,) + self.kernel_size + (h, w, n))
+        y = _scatter_windows(cols, out_shape, self.stride, self.padding)
         if "bias" in self.params:
             y += self.params["bias"].reshape(1, -1, 1, 1)              # y is ours: add in place
         return y, (x2, x.shape)
@@ -190,10 +204,10 @@ class ConvTranspose2d(_ConvolutionLayer):
         x2, x_shape = cache
         n, _, h, w = x_shape
         w2 = self.params["weight"].reshape(self.in_channels, -1)
-        dcols = im2col(dy, self.kernel_size, self.stride, self.padding)  # (C_out, kh, kw, H, W, N)
-        dcols2 = dcols.reshape(w2.shape[1], -1)                          # (C_out*kh*kw, H*W*N)
-        grads = {"weight": (x2 @ dcols2.T).reshape(self.params["weight"].shape)}
+        dcols = _gather_windows(dy, self.kernel_size, self.stride, self.padding)  # (C_out, kh, kw, H, W, N)
+        dcols2 = dcols.reshape(w2.shape[1], -1)                                   # (C_out*kh*kw, H*W*N)
+        grads = {"weight": matmul(x2, dcols2.T).reshape(self.params["weight"].shape)}
         if "bias" in self.params:
             grads["bias"] = dy.sum(axis=(0, 2, 3))
-        dx = batch_first((w2 @ dcols2).reshape(self.in_channels, h, w, n))
+        dx = batch_first(matmul(w2, dcols2).reshape(self.in_channels, h, w, n))
         return dx, grads

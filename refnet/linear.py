@@ -3,6 +3,7 @@ import numpy as np
 
 from .init import default_rng, uniform_init
 from .layer import Layer
+from .ops import matmul
 
 
 class Linear(Layer):
@@ -23,7 +24,7 @@ class Linear(Layer):
     def forward(self, x):
         if x.shape[-1] != self.in_features:
             raise ValueError(f"Linear expects last axis {self.in_features}, got input shape {x.shape}")
-        y = x @ self.params["weight"].T
+        y = matmul(x, self.params["weight"].T)
         if "bias" in self.params:
             y += self.params["bias"]        # y is ours: add in place
         return y, x
@@ -32,13 +33,13 @@ class Linear(Layer):
         x = cache
         dy2 = dy.reshape(-1, self.out_features)   # (M, out), M = all leading axes
         x2 = x.reshape(-1, self.in_features)      # (M, in)
-        grads = {"weight": dy2.T @ x2}
+        grads = {"weight": matmul(dy2.T, x2)}
         if "bias" in self.params:
             grads["bias"] = dy2.sum(axis=0)
         return self.backward_input(dy, cache), grads
 
     def backward_input(self, dy, cache):
-        return dy @ self.params["weight"]
+        return matmul(dy, self.params["weight"])
 
     def __repr__(self):
         return f"Linear({self.in_features}, {self.out_features}, bias={'bias' in self.params})"
