@@ -18,7 +18,7 @@ from hypothesis import strategies as st
 
 import refnet
 
-from .cases import Case, small
+from .cases import Case, conv_configs, small
 
 
 def kernel_backend(mutation=None):
@@ -88,6 +88,23 @@ def build_categorical(cfg, rng, mutation=None):
     return forward, backward, {"alpha": alpha + 1e-3}  # away from 0: log has no finite difference there
 
 
+def build_im2col(cfg, rng, mutation=None):
+    """im2col through the kernel, with col2im through the kernel as its backward: the check holds only if
+    each kernel is the other's adjoint, so a wrong window in either shows. x is a batch_first view, the
+    strided layout refnet's layers pass."""
+    from kernels.im2col import col2im, im2col
+    backend, kernel, stride, padding = kernel_backend(mutation), cfg["kernel"], cfg["stride"], cfg["padding"]
+
+    def forward(x):
+        return im2col(x, kernel, stride, padding, backend=backend), x.shape
+
+    def backward(dcols, x_shape):
+        return {"x": col2im(dcols, x_shape, stride, padding, backend=backend)}
+
+    x = refnet.batch_first(rng.standard_normal((cfg["c_in"], cfg["h"], cfg["w"], cfg["n"])))
+    return forward, backward, {"x": x}
+
+
 # Keyed by the kernel file each case runs.
 CASES_BY_SOURCE = {
     "gumbel.cu": Case("kernel gumbel.cu: gumbel_softmax",
@@ -100,6 +117,7 @@ CASES_BY_SOURCE = {
                       build_normal),
     "categorical.cu": Case("kernel categorical.cu: kl_categorical_uniform",
                            st.fixed_dictionaries(dict(n=small, k=st.integers(1, 8))), build_categorical),
+    "im2col.cu": Case("kernel im2col.cu: im2col, col2im as its backward", conv_configs(), build_im2col),
 }
 KERNEL_CASES = list(CASES_BY_SOURCE.values())
 
@@ -109,6 +127,7 @@ MUTATIONS = {
     "normal.cu": ("(var - T(1))", "(var + T(1))", "dlogvar with exp(logvar) + 1"),
     "categorical.cu": ("log(alpha[i] + eps) + alpha[i]", "log(alpha[i] + eps) - alpha[i]",
                        "dalpha with log(alpha) - alpha/alpha"),
+    "im2col.cu": ("i < kh && i <= prow", "i < kh && i < prow", "col2im drops window row a = 0"),
 }
 
 KERNEL_MUTANTS = [
