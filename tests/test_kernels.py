@@ -305,11 +305,10 @@ def test_kernel_gradient(case, hyp_settings):
 # ---------------------------------------------------------------- 4. a mutated kernel fails both
 
 
-@pytest.mark.parametrize("source", [source for source in MUTATIONS if source in OPS])   # gemm.cu: its own file
-def test_mutated_kernel_is_caught(source, hyp_settings):
+@pytest.mark.parametrize("source", OPS)   # gemm.cu's comparison: tests/test_gemm_kernel.py
+def test_mutated_kernel_fails_the_comparison(source, hyp_settings):
     """One operator changed in a copy of the .cu text (verify.kernel_cases.MUTATIONS), compiled to a
-    library of its own: the comparison with the reference fails, and so does the gradient check
-    (the mutants are also part of `python -m verify`)."""
+    library of its own: the comparison with the reference fails (im2col.cu's: tests/test_im2col_kernel.py)."""
     old, new, what = MUTATIONS[source]
     backend = mutant_backend((source, old, new))
     assert backend.sources[source] == dispatch.source_text(source).replace(old, new) != dispatch.source_text(source)
@@ -322,6 +321,12 @@ def test_mutated_kernel_is_caught(source, hyp_settings):
 
     with pytest.raises(AssertionError, match="kernel"):
         compare()
+
+
+@pytest.mark.parametrize("source", MUTATIONS)
+def test_mutated_kernel_fails_the_gradient_check(source, hyp_settings):
+    """The same mutants fail the finite-difference check too (they are also part of `python -m verify`)."""
+    what = MUTATIONS[source][2]
     mutant = next(m for m in KERNEL_MUTANTS if m.name == f"kernel {source} mutant: {what}")
     outcome = suite.gradient_outcome(mutant, hyp_settings, expect_failure=True)
     assert outcome.passed, outcome.line()    # passed = the gradient check failed on the mutant

@@ -18,7 +18,7 @@ from hypothesis import strategies as st
 
 import refnet
 
-from .cases import Case, small
+from .cases import Case, conv_configs, small
 
 
 def kernel_backend(mutation=None):
@@ -101,6 +101,21 @@ def build_gemm(cfg, rng, mutation=None):
         return {"x": gemm.matmul(dy, weight, backend=backend), "weight": gemm.matmul(dy.T, x, backend=backend)}
 
     return forward, backward, {"x": rng.normal(0, 1, (cfg["n"], cfg["k"])), "weight": rng.normal(0, 1, (cfg["m"], cfg["k"]))}
+def build_im2col(cfg, rng, mutation=None):
+    """im2col through the kernel, with col2im through the kernel as its backward: the check holds only if
+    each kernel is the other's adjoint, so a wrong window in either shows. x is a batch_first view, the
+    strided layout refnet's layers pass."""
+    from kernels.im2col import col2im, im2col
+    backend, kernel, stride, padding = kernel_backend(mutation), cfg["kernel"], cfg["stride"], cfg["padding"]
+
+    def forward(x):
+        return im2col(x, kernel, stride, padding, backend=backend), x.shape
+
+    def backward(dcols, x_shape):
+        return {"x": col2im(dcols, x_shape, stride, padding, backend=backend)}
+
+    x = refnet.batch_first(rng.standard_normal((cfg["c_in"], cfg["h"], cfg["w"], cfg["n"])))
+    return forward, backward, {"x": x}
 
 
 # Keyed by the kernel file each case runs.
@@ -119,6 +134,7 @@ CASES_BY_SOURCE = {
     "gemm.cu": Case("kernel gemm.cu: a Linear layer's products (x W^T, dy W, dy^T x)",
                     st.fixed_dictionaries(dict(n=st.integers(1, 3), k=st.integers(1, 5), m=st.integers(1, 4))),
                     build_gemm, max_examples=4),
+    "im2col.cu": Case("kernel im2col.cu: im2col, col2im as its backward", conv_configs(), build_im2col),
 }
 KERNEL_CASES = list(CASES_BY_SOURCE.values())
 
@@ -130,6 +146,7 @@ MUTATIONS = {
                        "dalpha with log(alpha) - alpha/alpha"),
     "gemm.cu": ("sum += a_tile[ty][j] * b_tile[j][tx];", "sum += a_tile[ty][j] * b_tile[tx][j];",
                 "B's tile read transposed"),
+    "im2col.cu": ("i < kh && i <= prow", "i < kh && i < prow", "col2im drops window row a = 0"),
 }
 
 KERNEL_MUTANTS = [
