@@ -49,7 +49,7 @@ def kl_normal(mu, logvar):
 
 
 def kl_normal_backward(dkl, cache):
-    """dkl (N, D) -> (dmu, dlogvar), each (N, D)."""
+    """dkl (N, D), or a scalar for every unit -> (dmu, dlogvar), each (N, D)."""
     mu, var = cache
     return dkl * mu, dkl * 0.5 * (var - 1.0)
 
@@ -82,9 +82,10 @@ def kl_categorical_uniform(alpha):
 
 
 def kl_categorical_uniform_backward(dkl, cache):
-    """dkl (N,) -> dalpha (N, K)."""
+    """dkl (N,), or a scalar for every row -> dalpha (N, K)."""
     alpha, log_alpha = cache
-    return dkl[..., None] * (log_alpha + alpha / (alpha + EPS))
+    dkl = dkl[..., None] if getattr(dkl, "ndim", 0) else dkl   # per row: (N,) -> (N, 1)
+    return dkl * (log_alpha + alpha / (alpha + EPS))
 
 
 def one_hot_argmax(alpha):

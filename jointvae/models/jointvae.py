@@ -121,7 +121,8 @@ class JointVAE(Container):
         return {"x_hat": x_hat, "z": z, "kl": kl, "dist": dist}, (encoder_cache, sample_cache, decoder_cache)
 
     def backward(self, dout, cache):
-        """dout {'x_hat': (N, C, H, W), 'kl': like out['kl'], 'z': (N, latent_dim) or absent} -> dx, grads.
+        """dout {'x_hat': (N, C, H, W), 'kl': like out['kl'] (or a scalar per part, for every example),
+        'z': (N, latent_dim) or absent} -> dx, grads.
 
         dout['z'] is a gradient that reaches z by another path than the decoder (FactorVAE's TC
         term, through the discriminator); the two add. grads are keyed like self.params.
@@ -189,7 +190,7 @@ class JointVAE(Container):
         return refnet.get_array_module(parts[0]).concatenate(parts, axis=1), kl, caches
 
     def sample_backward(self, dz, dkl, cache):
-        """dz (N, latent_dim), dkl {'cont': (N, cont), 'disc': [(N,), ...]} -> ddist shaped like dist.
+        """dz (N, latent_dim), dkl {'cont': (N, cont), 'disc': [(N,), ...]} (or scalars) -> ddist shaped like dist.
 
         Each latent reaches the loss twice, through its sample and through its KL; the two gradients add.
         """

@@ -67,11 +67,13 @@ def kl_terms(dist):
     return kls
 
 
-def loss_forward(x, out, spec, step, tc=None):
+def loss_forward(x, out, spec, step, tc=None, capacities=None):
     """The objective of one training step.
 
     x (N, C, H, W) in [0, 1]; out: JointVAE.forward's outputs; step t >= 1; tc: FactorVAE's TC
-    estimate (0-d, factorvae.tc_forward) when spec has 'tc_gamma', else None.
+    estimate (0-d, factorvae.tc_forward) when spec has 'tc_gamma', else None. capacities
+    {'cont': C, 'disc': C}, 0-d arrays, replace the C(t) computed from `step` (a captured step reads
+    them from buffers written before each replay: jointvae/training/static_step.py).
     Returns (stats, cache): stats holds the loss parts as 0-d arrays on x's device (fetched to the
     host only when logged); 'objective' is what is minimised.
     """
@@ -79,6 +81,8 @@ def loss_forward(x, out, spec, step, tc=None):
     kls = {"cont": out["kl"]["cont"].mean(axis=0) if out["kl"]["cont"] is not None else None,  # per unit, batch mean
            "disc": [rows.mean() for rows in out["kl"]["disc"]]}
     penalties = kl_penalties(spec, step)
+    if capacities is not None:
+        penalties = {part: p if p is None or p[0] is None else (capacities[part], p[1]) for part, p in penalties.items()}
     xp = refnet.get_array_module(x)
     zero = xp.zeros((), dtype=x.dtype)
     kl_cont = kls["cont"].sum() if kls["cont"] is not None else zero
@@ -100,38 +104,35 @@ def loss_forward(x, out, spec, step, tc=None):
              "kl_cont_units": kls["cont"], "kl_disc_units": kls["disc"],
              "C_cont": penalties["cont"][0] if penalties["cont"] else None,
              "C_disc": penalties["disc"][0] if penalties["disc"] else None, "tc": tc}
-    kl_shapes = {"cont": None if out["kl"]["cont"] is None else out["kl"]["cont"].shape,
-                 "disc": [rows.shape for rows in out["kl"]["disc"]]}
-    cache = {"x": x, "recon": recon_cache, "dloss_dkl": dloss_dkl, "kl_shapes": kl_shapes,
+    cache = {"x": x, "recon": recon_cache, "dloss_dkl": dloss_dkl, "num_disc": len(out["kl"]["disc"]),
              "tc_gamma": spec.get("tc_gamma") if tc is not None else None, "scale": scale}
     return stats, cache
 
 
 def loss_backward(cache):
-    """d(objective)/d(each input of the loss): {'x_hat': (N, C, H, W), 'kl': like out['kl'], 'tc': float or None}."""
-    x, scale, dloss_dkl, shapes = cache["x"], cache["scale"], cache["dloss_dkl"], cache["kl_shapes"]
-    xp, n = refnet.get_array_module(x), len(x)
-    # d(objective)/dKL, then down to every example's KL: each is averaged over the batch.
-    dkl = {"cont": None if shapes["cont"] is None else xp.full(shapes["cont"], scale * dloss_dkl["cont"] / n,
-                                                                 dtype=x.dtype),
-           "disc": [xp.full(shape, scale * dloss_dkl["disc"] / n, dtype=x.dtype) for shape in shapes["disc"]]}
+    """d(objective)/d(each input of the loss): {'x_hat': (N, C, H, W), 'kl': {'cont': scalar, 'disc': [scalar]},
+    'tc': float or None}. Each example's KL has the same gradient (KLs are averaged over the batch): one
+    scalar per part, which the samplers' backwards broadcast, so no array is filled with a device value."""
+    x, scale, dloss_dkl, n = cache["x"], cache["scale"], cache["dloss_dkl"], len(cache["x"])
+    dkl = {"cont": scale * dloss_dkl["cont"] / n, "disc": [scale * dloss_dkl["disc"] / n] * cache["num_disc"]}
     return {"x_hat": refnet.binary_cross_entropy_backward(scale, cache["recon"]), "kl": dkl,
             "tc": None if cache["tc_gamma"] is None else scale * cache["tc_gamma"]}
 
 
-def objective_and_grads(model, x, noise, spec, step, discriminator=None):
+def objective_and_grads(model, x, noise, spec, step, discriminator=None, capacities=None):
     """The VAE's objective at training step `step` and its gradient w.r.t. every parameter of the model.
 
     x (N, C, H, W) in [0, 1]; noise from jointvae.draw_noise; discriminator: FactorVAE's D when the
     spec has 'tc_gamma' (its TC estimate joins the loss and reaches the encoder through D; D's own
-    parameters get nothing here). -> (stats as loss_forward's, grads keyed like model.params, tc_cache:
-    tc_forward's cache, which factorvae.update_discriminator reuses, or None).
+    parameters get nothing here); capacities: as for loss_forward. -> (stats as loss_forward's, grads
+    keyed like model.params, tc_cache: tc_forward's cache, which factorvae.update_discriminator reuses,
+    or None).
     """
     out, cache = model.forward(x, noise)
     tc = tc_cache = None
     if discriminator is not None:
         tc, tc_cache = factorvae.tc_forward(discriminator, out["z"])
-    stats, loss_cache = loss_forward(x, out, spec, step, tc)
+    stats, loss_cache = loss_forward(x, out, spec, step, tc, capacities)
     dout = loss_backward(loss_cache)
     if discriminator is not None:   # z reaches the loss through the decoder and through D
         dout["z"] = factorvae.tc_backward(dout["tc"], tc_cache)
