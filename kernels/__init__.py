@@ -1,13 +1,15 @@
-"""refnet's accelerated backend: fused CUDA kernels for the latent ops, each beside the reference it must equal.
+"""refnet's accelerated backend: fused CUDA kernels for the latent ops and Adam, each beside the reference it must equal.
 
     op                               kernel + Python side          the reference (refnet) it must equal
     Gumbel-softmax sample            gumbel.cu       gumbel.py       refnet.latent.gumbel_softmax
     z = mu + exp(logvar/2) eps       normal.cu       normal.py       refnet.latent.reparameterize_normal
       fused with KL to N(0, 1)                                         + refnet.latent.kl_normal
     KL to the uniform, per row       categorical.cu  categorical.py  refnet.latent.kl_categorical_uniform
+    Adam's update, in place, on      adam.cu         adam.py         refnet.optim.adam_update (bit for bit)
+      flat buffers (refnet.flat)
 
-Each op is a forward returning (output, cache) and a backward taking the cache, as everywhere in
-refnet. The forward dispatches (dispatch.py): NumPy arrays run the reference, CuPy arrays the kernel
+Each latent op is a forward returning (output, cache) and a backward taking the cache, as everywhere in
+refnet; adam_update is one in-place step. A forward (or the step) dispatches (dispatch.py): NumPy arrays run the reference, CuPy arrays the kernel
 (inside `with reference_on_gpu():` the reference on CuPy instead), and backend=cpu.CPU runs the
 kernel's own .cu text compiled as C++ (cpu.py, cpu_shim.h), which is how CI checks the kernels
 without a GPU. nvrtc.py compiles the .cu files for the GPU, also without one.
@@ -19,11 +21,12 @@ The .cu files are templates on float/double with extern "C" instantiations
 shared memory: elementwise work is one thread per element, work over a row of K
 categories one thread per row.
 """
+from .adam import adam_update
 from .categorical import kl_categorical_uniform, kl_categorical_uniform_backward
 from .dispatch import GPU, reference_on_gpu, sources
 from .gumbel import gumbel_softmax, gumbel_softmax_backward
 from .normal import reparameterize_with_kl, reparameterize_with_kl_backward
 
-__all__ = ["GPU", "reference_on_gpu", "sources", "gumbel_softmax", "gumbel_softmax_backward",
+__all__ = ["GPU", "adam_update", "reference_on_gpu", "sources", "gumbel_softmax", "gumbel_softmax_backward",
            "reparameterize_with_kl", "reparameterize_with_kl_backward", "kl_categorical_uniform",
            "kl_categorical_uniform_backward"]
