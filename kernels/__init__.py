@@ -1,5 +1,5 @@
-"""refnet's accelerated backend: fused CUDA kernels for the latent ops and the convolutions' gathers, each
-beside the reference it must equal.
+"""refnet's accelerated backend: fused CUDA kernels for the latent ops, the convolutions' gathers, the matrix
+product and Adam, each beside the reference it must equal.
 
     op                               kernel + Python side          the reference (refnet) it must equal
     Gumbel-softmax sample            gumbel.cu       gumbel.py       refnet.latent.gumbel_softmax
@@ -9,14 +9,17 @@ beside the reference it must equal.
     gather of every kernel window    im2col.cu       im2col.py       refnet.conv.im2col
       and its adjoint, a gather too                                  refnet.conv.col2im
     matrix product C = A B           gemm.cu         gemm.py         a @ b (NumPy's, as refnet's layers use it)
+    Adam's update, in place, on      adam.cu         adam.py         refnet.optim.adam_update (bit for bit)
+      flat buffers (refnet.flat)
 
 refnet's layers take their products and window gathers from kernels.OPS inside
 `with refnet.use_ops(kernels.OPS):` (ops.py), since refnet itself imports no backend.
 
 Each latent op is a forward returning (output, cache) and a backward taking the cache, as everywhere in
-refnet; im2col and col2im are plain functions with refnet.conv's signatures, each the other's backward.
-The forward dispatches (dispatch.py): NumPy arrays run the reference, CuPy arrays the kernel
-(inside `with reference_on_gpu():` the reference on CuPy instead), and backend=cpu.CPU runs the
+refnet; im2col and col2im are plain functions with refnet.conv's signatures, each the other's backward;
+adam_update is one in-place step. The forward (or the step) dispatches (dispatch.py): NumPy arrays run the
+reference, CuPy arrays the kernel (inside `with reference_on_gpu():` the reference on CuPy instead), and
+backend=cpu.CPU runs the
 kernel's own .cu text compiled as C++ (cpu.py, cpu_shim.h), which is how CI checks the kernels
 without a GPU. nvrtc.py compiles the .cu files for the GPU, also without one.
 
@@ -29,6 +32,7 @@ thread per row, im2col and col2im one thread per element they write. gemm.cu is 
 exception: blocks of threads share tiles in shared memory and meet at __syncthreads(),
 which the CPU shim plays with fibers.
 """
+from .adam import adam_update
 from .categorical import kl_categorical_uniform, kl_categorical_uniform_backward
 from .dispatch import GPU, reference_on_gpu, sources
 from .gemm import matmul
@@ -37,6 +41,6 @@ from .im2col import col2im, im2col   # kernels.im2col is now the function; the m
 from .normal import reparameterize_with_kl, reparameterize_with_kl_backward
 from .ops import OPS, ops_on
 
-__all__ = ["GPU", "reference_on_gpu", "sources", "gumbel_softmax", "gumbel_softmax_backward",
+__all__ = ["GPU", "adam_update", "reference_on_gpu", "sources", "gumbel_softmax", "gumbel_softmax_backward",
            "reparameterize_with_kl", "reparameterize_with_kl_backward", "kl_categorical_uniform",
            "kl_categorical_uniform_backward", "matmul", "im2col", "col2im", "OPS", "ops_on"]

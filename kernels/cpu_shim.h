@@ -131,6 +131,10 @@ static int cpu_shim_launch(void (*kernel)(P...), void** args, unsigned int gx, u
     return cpu_shim_run_grid(body, &launch, gx, gy, bx, by);
 }
 
+// CUDA's products that the compiler may not fuse into an fma; here -ffp-contract=off fuses none anyway.
+static inline float __fmul_rn(float a, float b) { return a * b; }
+static inline double __dmul_rn(double a, double b) { return a * b; }
+
 // CUDA overloads exp, log, ... for float and double at global scope; <cmath> puts the
 // float overloads in std::. Without these using-declarations exp(float) would silently
 // compute in double on the CPU and the float32 checks would test something else.

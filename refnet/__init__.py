@@ -11,6 +11,7 @@ from .activations import LeakyReLU, ReLU, Sigmoid, Softmax, select, sigmoid, sof
 from .backend import get_array_module, gpu_available, params_to, to_device, to_numpy
 from .conv import (Conv2d, ConvTranspose2d, batch_first, batch_last, col2im, conv_output_size,
                    conv_transpose_output_size, im2col)
+from .flat import FlatLayout, flatten_params
 from .latent import (gumbel_softmax, gumbel_softmax_backward, kl_categorical_uniform, kl_categorical_uniform_backward,
                      kl_normal, kl_normal_backward, max_categorical_kl, one_hot_argmax, reparameterize_normal,
                      reparameterize_normal_backward)
@@ -21,7 +22,7 @@ from .losses import (binary_cross_entropy, binary_cross_entropy_backward, binary
                      binary_cross_entropy_with_logits_backward, log_softmax, mse, mse_backward,
                      softmax_cross_entropy, softmax_cross_entropy_backward)
 from .ops import Ops, ops_in_use, use_ops
-from .optim import Adam
+from .optim import Adam, adam_update
 from .serialization import load_npz, load_params, save_npz, save_params
 from .shape import Flatten, Reshape
 

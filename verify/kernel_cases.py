@@ -9,6 +9,14 @@ reference's forward is tests/test_kernels.py's job.)
 KERNEL_MUTANTS are the same cases on a .cu text with one operator changed: the
 checker must fail on each. Without a C++ compiler every case here FAILS with
 that reason (suite._run reports errors as failures, never as passes).
+
+A kernel that is not a derivative (adam.cu, the optimiser step) has no gradient
+to check; it must instead equal its reference bit for bit. EXACT_CASES build
+
+    kernel, reference = case.build(config, rng)      # two functions () -> {name: array}
+
+and the suite requires every array equal in every bit; EXACT_MUTANTS, a .cu text
+rounding in another order (a difference no tolerance would see), must fail that.
 """
 import functools
 from functools import partial
@@ -153,4 +161,66 @@ KERNEL_MUTANTS = [
     Case(f"kernel {source} mutant: {what}", CASES_BY_SOURCE[source].strategy,
          partial(CASES_BY_SOURCE[source].build, mutation=(source, old, new)))
     for source, (old, new, what) in MUTATIONS.items()
+]
+
+
+# ---------------------------------------------------------------- exactness: the optimiser step
+
+@st.composite
+def adam_configs(draw, dtype):
+    """Hyper-parameters as training uses them and beyond; a run of steps from step 1 or from far on (t = 10^6,
+    where both bias corrections are 1 to rounding)."""
+    return dict(dtype=dtype, n=draw(st.integers(1, 64)), steps=draw(st.integers(1, 4)),
+                first_step=draw(st.sampled_from([1, 2, 10, 10**6])),
+                lr=draw(st.sampled_from([1e-4, 5e-4, 1e-3]) | st.floats(1e-6, 1.0)),
+                beta1=draw(st.sampled_from([0.0, 0.5, 0.9]) | st.floats(0.0, 0.999)),
+                beta2=draw(st.sampled_from([0.9, 0.999]) | st.floats(0.5, 0.99999)),
+                eps=draw(st.sampled_from([1e-8, 1e-6, 1e-3])),
+                weight_decay=draw(st.sampled_from([0.0, 1e-2]) | st.floats(0.0, 0.1)))
+
+
+def build_adam(cfg, rng, mutation=None):
+    """cfg's steps of refnet.Adam.step_flat on one flat buffer, its update once the kernel's, once the
+    reference's. Gradients span 10^-20 (squares below float32's normal range) to 10^3."""
+    from kernels import adam
+    n, dtype = cfg["n"], cfg["dtype"]
+    layout = refnet.FlatLayout({"p": (n,)})
+    p = rng.standard_normal(n).astype(dtype)
+    grads = [(rng.standard_normal(n) * 10.0 ** rng.integers(-20, 4, n)).astype(dtype) for _ in range(cfg["steps"])]
+    fresh = cfg["first_step"] == 1   # else moments as a run would have them by then
+    m = np.zeros(n, dtype) if fresh else (0.1 * rng.standard_normal(n)).astype(dtype)
+    v = np.zeros(n, dtype) if fresh else (0.01 * rng.random(n)).astype(dtype)
+    state = {"step": cfg["first_step"] - 1, "lr": cfg["lr"], "betas": (cfg["beta1"], cfg["beta2"]),
+             "eps": cfg["eps"], "weight_decay": cfg["weight_decay"], "m.p": m, "v.p": v}
+
+    def run(update):
+        def steps():
+            optimizer, params, out = refnet.Adam(layout=layout).load_state_dict(state), p.copy(), {}
+            for g in grads:
+                optimizer.step_flat(params, g, update=update)
+                t = optimizer.step_count
+                out.update({f"p@t={t}": params.copy(), f"m@t={t}": optimizer.flat_m.copy(),
+                            f"v@t={t}": optimizer.flat_v.copy()})
+            return out
+        return steps
+
+    return run(partial(adam.adam_update, backend=kernel_backend(mutation))), run(adam.reference)
+
+
+EXACT_BY_SOURCE = {
+    "adam.cu": [Case(f"kernel adam.cu: refnet.optim.adam_update bit for bit, {dtype}",
+                     adam_configs(dtype), build_adam) for dtype in ("float32", "float64")],
+}
+EXACT_CASES = [case for cases in EXACT_BY_SOURCE.values() for case in cases]
+
+# As MUTATIONS, for the exactness check: the same sum, each product rounded in another order.
+EXACT_MUTATIONS = {
+    "adam.cu": ("mul_rn(mul_rn(one_minus_beta2, grad), grad)", "mul_rn(one_minus_beta2, mul_rn(grad, grad))",
+                "(1 - beta2) (g g) for ((1 - beta2) g) g"),
+}
+
+EXACT_MUTANTS = [
+    Case(f"kernel {source} mutant: {what}", EXACT_BY_SOURCE[source][0].strategy,
+         partial(EXACT_BY_SOURCE[source][0].build, mutation=(source, old, new)))
+    for source, (old, new, what) in EXACT_MUTATIONS.items()
 ]

@@ -14,7 +14,7 @@ import refnet
 from . import closed_forms
 from .cases import CASES, conv_configs
 from .gradcheck import TOLERANCE, check_gradients
-from .kernel_cases import KERNEL_CASES, KERNEL_MUTANTS
+from .kernel_cases import EXACT_CASES, EXACT_MUTANTS, KERNEL_CASES, KERNEL_MUTANTS
 from .mutation import MUTANTS
 
 PROFILES = {
@@ -33,7 +33,7 @@ def hypothesis_settings(profile="default", **overrides):
 
 @dataclass
 class Outcome:
-    kind: str          # grad, adjoint, closed-form, mutation
+    kind: str          # grad, exact, adjoint, closed-form, mutation
     name: str
     examples: int
     max_error: float
@@ -105,6 +105,34 @@ def gradient_outcome(case, hyp_settings, expect_failure=False):
     return _run(kind, case.name, case.strategy, _gradient_measure(case), TOLERANCE, hyp_settings, expect_failure)
 
 
+def _exact_measure(case):
+    """The number of elements in which kernel and reference differ in any bit (0 to pass), and the first one."""
+    def measure(config, seed):
+        kernel, reference = case.build(config, np.random.default_rng(seed))
+        got, want = kernel(), reference()
+        differing, first = 0, "every bit equal"
+        for name, w in want.items():
+            g = got[name]
+            if g.dtype != w.dtype or g.shape != w.shape:
+                return float("inf"), f"{name}: kernel {g.dtype} {g.shape}, reference {w.dtype} {w.shape}"
+            bits = f"u{w.dtype.itemsize}"    # compared as integers: -0 is not 0, and every last bit counts
+            at = np.flatnonzero(g.view(bits) != w.view(bits))
+            if len(at) and not differing:
+                i = int(at[0])
+                first = f"{name}[{i}]: kernel {g.flat[i]:.9g}, reference {w.flat[i]:.9g}"
+            differing += len(at)
+        return differing, first
+    return measure
+
+
+def exact_outcome(case, hyp_settings, expect_failure=False):
+    """A kernel that must equal its reference bit for bit (kernel_cases.EXACT_CASES), or a mutant that must not."""
+    kind = "mutation" if expect_failure else "exact"
+    if expect_failure:
+        hyp_settings = settings(hyp_settings, phases=[Phase.explicit, Phase.generate])
+    return _run(kind, case.name, case.strategy, _exact_measure(case), 0, hyp_settings, expect_failure)
+
+
 def adjoint_outcome(hyp_settings):
     """<im2col(x), c> == <x, col2im(c)>: col2im is im2col's adjoint, so each is the other's backward."""
     def measure(cfg, seed):
@@ -150,7 +178,8 @@ def closed_form_outcomes(hyp_settings):
 
 
 def run_all(profile="default", only=None):
-    """Yield an Outcome per check: gradients (layers, then kernels on the CPU), adjoint, closed forms, mutants."""
+    """Yield an Outcome per check: gradients (layers, then kernels on the CPU), exact kernels, adjoint, closed
+    forms, mutants."""
     hyp_settings = hypothesis_settings(profile)
 
     def wanted(name):
@@ -159,6 +188,9 @@ def run_all(profile="default", only=None):
     for case in CASES + KERNEL_CASES:
         if wanted(case.name):
             yield gradient_outcome(case, hyp_settings)
+    for case in EXACT_CASES:
+        if wanted(case.name):
+            yield exact_outcome(case, hyp_settings)
     if wanted("im2col / col2im"):
         yield adjoint_outcome(hyp_settings)
     for outcome_fn in (closed_form_outcomes,):
@@ -167,3 +199,6 @@ def run_all(profile="default", only=None):
     for mutant in MUTANTS + KERNEL_MUTANTS:
         if wanted(mutant.name):
             yield gradient_outcome(mutant, hyp_settings, expect_failure=True)
+    for mutant in EXACT_MUTANTS:
+        if wanted(mutant.name):
+            yield exact_outcome(mutant, hyp_settings, expect_failure=True)
