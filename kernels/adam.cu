@@ -7,6 +7,10 @@
 //   p = p - (step_size m) / (sqrt(v) / bias_correction2_sqrt + eps)
 //   step_size = lr / (1 - beta1^t),  bias_correction2_sqrt = sqrt(1 - beta2^t)
 //
+// The two scalars that change every step are read from device memory, step_scalars = [step_size,
+// bias_correction2_sqrt], so that a captured CUDA graph, whose kernel arguments are fixed, replays
+// each step with that step's values (the host writes the buffer before each replay).
+//
 // The reference it must equal bit for bit is refnet.optim.adam_update; the Python side is kernels/adam.py.
 // Each scalar arrives as T, rounded once on the host from a double, as NumPy rounds a Python float before
 // multiplying a float32 array; each operation then rounds once, in the reference's order. Hence mul_rn:
@@ -17,8 +21,9 @@ __device__ __forceinline__ float mul_rn(float a, float b) { return __fmul_rn(a, 
 __device__ __forceinline__ double mul_rn(double a, double b) { return __dmul_rn(a, b); }
 
 template <typename T>
-__device__ void adam_update(T* p, const T* g, T* m, T* v, long long n, T step_size, T bias_correction2_sqrt,
+__device__ void adam_update(T* p, const T* g, T* m, T* v, long long n, const T* step_scalars,
                             T beta2, T one_minus_beta1, T one_minus_beta2, T eps, T weight_decay) {
+    const T step_size = step_scalars[0], bias_correction2_sqrt = step_scalars[1];
     for (long long i = blockIdx.x * (long long)blockDim.x + threadIdx.x; i < n;
          i += (long long)blockDim.x * gridDim.x) {
         T grad = g[i];
@@ -33,16 +38,12 @@ __device__ void adam_update(T* p, const T* g, T* m, T* v, long long n, T step_si
 }
 
 extern "C" __global__ void adam_update_f32(float* p, const float* g, float* m, float* v, long long n,
-                                           float step_size, float bias_correction2_sqrt, float beta2,
-                                           float one_minus_beta1, float one_minus_beta2, float eps,
-                                           float weight_decay) {
-    adam_update<float>(p, g, m, v, n, step_size, bias_correction2_sqrt, beta2, one_minus_beta1, one_minus_beta2,
-                       eps, weight_decay);
+                                           const float* step_scalars, float beta2, float one_minus_beta1,
+                                           float one_minus_beta2, float eps, float weight_decay) {
+    adam_update<float>(p, g, m, v, n, step_scalars, beta2, one_minus_beta1, one_minus_beta2, eps, weight_decay);
 }
 extern "C" __global__ void adam_update_f64(double* p, const double* g, double* m, double* v, long long n,
-                                           double step_size, double bias_correction2_sqrt, double beta2,
-                                           double one_minus_beta1, double one_minus_beta2, double eps,
-                                           double weight_decay) {
-    adam_update<double>(p, g, m, v, n, step_size, bias_correction2_sqrt, beta2, one_minus_beta1, one_minus_beta2,
-                        eps, weight_decay);
+                                           const double* step_scalars, double beta2, double one_minus_beta1,
+                                           double one_minus_beta2, double eps, double weight_decay) {
+    adam_update<double>(p, g, m, v, n, step_scalars, beta2, one_minus_beta1, one_minus_beta2, eps, weight_decay);
 }

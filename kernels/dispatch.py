@@ -105,6 +105,9 @@ def prepare(*arrays, like=None, shape=None):
         raise TypeError(f"the kernels take float32 or float64 arrays, not {dtype}")
     out = []
     for a in arrays:
+        if shape is not None and scalar_kind(a) != "array":
+            out.append(xp.full(shape, a, dtype=dtype))   # a fill, not a copy from the host: capturable
+            continue
         a = xp.asarray(a, dtype=dtype)
         out.append(xp.ascontiguousarray(a if shape is None else xp.broadcast_to(a, shape)))
     return xp, dtype, out

@@ -121,7 +121,10 @@ def softmax_cross_entropy(logits, labels, reduction="mean"):
     if logits.ndim != 2 or labels.shape != logits.shape[:1]:
         raise ValueError(f"softmax_cross_entropy: expected logits (N, K) and labels (N,), "
                          f"got {tuple(logits.shape)} and {tuple(labels.shape)}")
-    if labels.dtype.kind not in "iu" or bool(((labels < 0) | (labels >= logits.shape[1])).any()):
+    # The range is checked where the labels are on the host: on a GPU the check would be a host sync
+    # every step (and stop a CUDA graph's capture); FactorVAE's labels there are constants.
+    in_range = xp is not np or not ((labels < 0) | (labels >= logits.shape[1])).any()
+    if labels.dtype.kind not in "iu" or not in_range:
         raise ValueError(f"softmax_cross_entropy: labels must be integers in [0, {logits.shape[1]})")
     if reduction not in REDUCTIONS:
         raise ValueError(f"softmax_cross_entropy: unknown reduction {reduction!r}: expected one of {REDUCTIONS}")

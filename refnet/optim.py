@@ -49,6 +49,7 @@ class Adam:
         self.step_count = 0
         self.m, self.v = {}, {}
         self.flat_m = self.flat_v = None   # with a layout: allocated at the first step or load
+        self.step_scalars = None           # with a layout: [step_size, bias_correction2_sqrt] of the step
 
     def _next_step(self):
         """Count a step -> (step_size, bias_correction2_sqrt) for it, as Python floats."""
@@ -64,6 +65,7 @@ class Adam:
         """Zero flat moments, and m, v as their views by name."""
         self.flat_m = xp.zeros(self.layout.size, dtype=dtype)
         self.flat_v = xp.zeros(self.layout.size, dtype=dtype)
+        self.step_scalars = xp.zeros(2, dtype=dtype)
         self.m, self.v = self.layout.views(self.flat_m), self.layout.views(self.flat_v)
 
     def step(self, params, grads):
@@ -87,17 +89,28 @@ class Adam:
         """Update the flat parameter buffer in place with the flat gradient buffer (both in self.layout's order).
 
         `update` has adam_update's signature: kernels.adam_update makes the step one GPU launch.
+        The step is advance() (on the host) then apply_flat() (on the buffers' device).
         """
+        self.advance(flat_params)
+        self.apply_flat(flat_params, flat_grads, update)
+
+    def advance(self, flat_params):
+        """Count a step and write its step_size and sqrt(1 - beta2^t) into self.step_scalars, a buffer on
+        flat_params' device: what a captured step (a CUDA graph) reads, written before each replay."""
         if self.layout is None:
-            raise ValueError("Adam.step_flat needs Adam(layout=...): the moments' flat layout")
+            raise ValueError("Adam's flat step needs Adam(layout=...): the moments' flat layout")
+        if self.flat_m is None:
+            self._allocate_flat(get_array_module(flat_params), flat_params.dtype)
+        xp = get_array_module(self.step_scalars)
+        self.step_scalars[...] = xp.asarray(self._next_step(), dtype=self.step_scalars.dtype)
+
+    def apply_flat(self, flat_params, flat_grads, update=adam_update):
+        """The update of the step advance() counted, its two per-step scalars read from self.step_scalars."""
         for what, buffer in (("parameters", flat_params), ("gradients", flat_grads)):
             if buffer.shape != (self.layout.size,):
                 raise ValueError(f"Adam.step_flat: flat {what} of shape {buffer.shape}, "
                                  f"the layout holds ({self.layout.size},)")
-        if self.flat_m is None:
-            self._allocate_flat(get_array_module(flat_params), flat_params.dtype)
-        step_size, bias_correction2_sqrt = self._next_step()
-        update(flat_params, flat_grads, self.flat_m, self.flat_v, step_size, bias_correction2_sqrt,
+        update(flat_params, flat_grads, self.flat_m, self.flat_v, self.step_scalars[0], self.step_scalars[1],
                *self._hyper_parameters())
 
     def state_dict(self):

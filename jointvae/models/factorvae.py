@@ -117,17 +117,30 @@ def discriminator_backward(cache):
     return grads
 
 
-def update_discriminator(discriminator, optimizer, tc_cache, model, x_other, rng):
-    """FactorVAE's second update: one optimiser step of D on L_D; -> stats {'d_loss', 'd_accuracy'}.
+def draw_discriminator_inputs(model, batch_size, rng, xp=np):
+    """The randomness of D's update, drawn from the step's `rng` in this order: the noise of the second
+    batch's codes (as draw_noise), then one permutation per latent block (as draw_permutations)."""
+    return draw_noise(model, batch_size, rng, xp), draw_permutations(model.latent_spec, batch_size, rng)
+
+
+def discriminator_loss_and_grads(discriminator, tc_cache, model, x_other, noise_other, permutations):
+    """L_D and its gradient for every parameter of D -> (stats {'d_loss', 'd_accuracy'}, grads).
 
     tc_cache: tc_forward's, whose D(z) on the VAE's own batch is the "real" half. x_other
-    (N', C, H, W): an independent batch, whose training-mode codes (noise drawn from `rng`) are
-    permuted block by block (permutations from `rng` too) into samples of prod_j q(z_j).
+    (N', C, H, W): an independent batch, whose training-mode codes (noise_other) are permuted block by
+    block (permutations) into samples of prod_j q(z_j).
     """
-    noise = draw_noise(model, len(x_other), rng, refnet.get_array_module(x_other))
-    z_other = model.sample(x_other, noise)
-    permutations = draw_permutations(model.latent_spec, len(x_other), rng)
+    z_other = model.sample(x_other, noise_other)
     z_permuted = permute_dims(z_other, permutations, latent_blocks(model.latent_spec))
     stats, cache = discriminator_forward(tc_cache, z_permuted)
-    optimizer.step(discriminator.params, discriminator_backward(cache))
+    return stats, discriminator_backward(cache)
+
+
+def update_discriminator(discriminator, optimizer, tc_cache, model, x_other, rng):
+    """FactorVAE's second update: L_D's gradient (inputs drawn from `rng`), one optimiser step of D
+    -> stats {'d_loss', 'd_accuracy'}."""
+    noise_other, permutations = draw_discriminator_inputs(model, len(x_other), rng,
+                                                          refnet.get_array_module(x_other))
+    stats, grads = discriminator_loss_and_grads(discriminator, tc_cache, model, x_other, noise_other, permutations)
+    optimizer.step(discriminator.params, grads)
     return stats

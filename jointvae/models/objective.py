@@ -33,11 +33,12 @@ def capacity(capacity_spec, step):
     return min(c_min + (c_max - c_min) * step / float(iterations), c_max), gamma
 
 
-def kl_penalties(spec, step):
+def kl_penalties(spec, step, capacities=None):
     """How each KL is penalised at training step `step`: {'cont': (C, weight), 'disc': (C, weight)}.
 
     C is the capacity C(t) (penalty weight * |KL - C|), or None for β-VAE's
-    weight * KL; a part without latents maps to None.
+    weight * KL; a part without latents maps to None. capacities {'cont': C, 'disc': C} (0-d
+    arrays) are used as C instead of the schedule's (a captured step reads them from buffers).
     """
     out = {"cont": None, "disc": None}
     for part in ("cont", "disc"):
@@ -45,6 +46,8 @@ def kl_penalties(spec, step):
             continue
         if spec.get("beta") is not None:
             out[part] = (None, float(spec["beta"]))
+        elif capacities is not None:
+            out[part] = (capacities[part], spec[f"{part}_capacity"][3])
         else:
             c, gamma = capacity(spec[f"{part}_capacity"], step)
             if part == "disc":
@@ -80,9 +83,7 @@ def loss_forward(x, out, spec, step, tc=None, capacities=None):
     recon, recon_cache = refnet.binary_cross_entropy(out["x_hat"], x, reduction="batchmean")
     kls = {"cont": out["kl"]["cont"].mean(axis=0) if out["kl"]["cont"] is not None else None,  # per unit, batch mean
            "disc": [rows.mean() for rows in out["kl"]["disc"]]}
-    penalties = kl_penalties(spec, step)
-    if capacities is not None:
-        penalties = {part: p if p is None or p[0] is None else (capacities[part], p[1]) for part, p in penalties.items()}
+    penalties = kl_penalties(spec, step, capacities)
     xp = refnet.get_array_module(x)
     zero = xp.zeros((), dtype=x.dtype)
     kl_cont = kls["cont"].sum() if kls["cont"] is not None else zero

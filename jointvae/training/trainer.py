@@ -27,12 +27,17 @@ from ..models import factorvae, objective
 from ..models.jointvae import JointVAE, draw_noise
 from ..models.model_folder import save_model
 from ..models.specs import image_shape, save_spec
+from .captured_step import CapturedStep
 from .checkpoint import load_checkpoint, save_checkpoint
+from .static_step import FlatNetwork, StaticStep
 
 
 class Trainer:
     def __init__(self, spec, out_dir, seed=0, epochs=None, max_steps=None, batch_size=None, lr=None,
-                 device="cpu", checkpoint_every=1000, print_every=500, images=None, log=print):
+                 device="cpu", checkpoint_every=1000, print_every=500, images=None, log=print, graph=True,
+                 buffered=None):
+        """device 'gpu': the step runs over fixed buffers on our kernels (buffered_step), replayed as one CUDA
+        graph unless graph=False; buffered=True does the same on the CPU (without a graph), to check it."""
         self.spec = dict(spec)
         if batch_size is not None:
             self.spec["batch_size"] = int(batch_size)
@@ -57,6 +62,9 @@ class Trainer:
                 hidden_layers=self.spec.get("d_layers", factorvae.HIDDEN_LAYERS))
             self.d_optimizer = refnet.Adam(lr=self.spec["d_lr"], betas=tuple(self.spec["d_betas"]))
         self.step = 0                     # training steps completed
+        self.buffered = device == "gpu" if buffered is None else bool(buffered)
+        self.graph = bool(graph) and device == "gpu"
+        self._flat_networks, self._buffered_steps = None, {}
         if device == "gpu":
             self.model.to("gpu")
             if self.discriminator is not None:
@@ -154,6 +162,22 @@ class Trainer:
         self.optimizer.step(model.params, grads)                                               # update
         return stats
 
+    def buffered_step(self, x, x2=None):
+        """train_step's numbers, computed over fixed buffers on our kernels (static_step.py): on a GPU one
+        CUDA graph replay per step (captured_step.py), or the same kernels eagerly with graph=False."""
+        self.step += 1
+        if self._flat_networks is None:   # here, after any resume: flattening makes the parameters views
+            self._flat_networks = {"model": FlatNetwork(self.model, self.optimizer)}
+            self.optimizer = self._flat_networks["model"].optimizer
+            if self.discriminator is not None:
+                self._flat_networks["discriminator"] = FlatNetwork(self.discriminator, self.d_optimizer)
+                self.d_optimizer = self._flat_networks["discriminator"].optimizer
+        key = (len(x), None if x2 is None else len(x2))   # one captured step per batch shape (the last is short)
+        if key not in self._buffered_steps:
+            static = StaticStep(self.model, self.spec, self._flat_networks, self.seed, *key, self.discriminator)
+            self._buffered_steps[key] = CapturedStep(static) if self.graph else static
+        return self._buffered_steps[key](self.step, x, x2)
+
     def run(self, on_epoch_end=None):
         os.makedirs(self.out_dir, exist_ok=True)
         save_spec(os.path.join(self.out_dir, "specs.json"), self.spec)
@@ -168,7 +192,8 @@ class Trainer:
                 epoch, first_batch = divmod(self.step, per_epoch)
                 for idx in self.epoch_order(epoch)[first_batch:]:
                     x = self.batch(idx)
-                    stats = self.train_step(x, self.second_batch() if self.discriminator is not None else None)
+                    train = self.buffered_step if self.buffered else self.train_step
+                    stats = train(x, self.second_batch() if self.discriminator is not None else None)
                     if self.step % self.record_every == 0 or self.step == total:
                         record = make_record(stats, self.step, epoch, time.perf_counter() - start_time)
                         log.write(json.dumps(record) + "\n")

@@ -1,0 +1,56 @@
+"""A StaticStep captured once as a CUDA graph and replayed every step: one launch from the host per step.
+
+    captured = CapturedStep(static_step)
+    stats = captured(t, x, x_other)     # write the buffers (static_step.write), replay the whole step
+
+The first call captures. Before the capture, run() goes once eagerly, so that every kernel is
+compiled and every lazy allocation made outside the capture; its updates of the parameters and of
+Adam's moments are undone (the flat buffers are copied and put back), so the run's numbers are the
+same as without a graph. Everything the step allocates comes from a memory pool of its own, kept as
+long as the graph: no memory the graph writes is handed to other code. The stats the graph writes
+are 0-d device arrays, overwritten by each replay; they are fetched only when logged.
+
+CuPy refuses cuBLAS, cuRAND and friends inside a capture, and nothing inside may wait for the host:
+the step therefore runs on our own kernels (kernels.OPS: gemm.cu, im2col.cu; adam.cu), and its
+per-step numbers come from buffers (static_step.py).
+"""
+import kernels
+import refnet
+
+
+class CapturedStep:
+    def __init__(self, static_step):
+        import cupy   # here: only a GPU run needs CuPy
+        self.cupy = cupy
+        self.static = static_step
+        # A blocking stream: work queued on the default stream (the next batch, a checkpoint's copies)
+        # is ordered with the replays without events.
+        self.stream = cupy.cuda.Stream(non_blocking=False)
+        self.pool = cupy.cuda.MemoryPool()
+        self.graph = self.stats = None
+
+    def __call__(self, step, x, x_other=None):
+        """Step `step`: write its buffers, launch the graph (capturing it first, the first time) -> the graph's
+        stats (device arrays; reading them on the host waits for the replay)."""
+        with self.stream:
+            self.static.write(step, x, x_other)     # stream-ordered: after the previous replay
+        if self.graph is None:
+            self._capture()
+        self.graph.launch(self.stream)
+        return self.static.stats_for_log(self.stats)
+
+    def _capture(self):
+        cupy, networks = self.cupy, self.static.networks.values()
+        with cupy.cuda.using_allocator(self.pool.malloc), self.stream, refnet.use_ops(kernels.OPS):
+            saved = [(n.params.copy(), n.optimizer.flat_m.copy(), n.optimizer.flat_v.copy()) for n in networks]
+            self.static.run()                       # warm-up: compiles and allocates outside the capture
+            for n, (params, m, v) in zip(networks, saved):
+                n.params[...], n.optimizer.flat_m[...], n.optimizer.flat_v[...] = params, m, v
+            self.stream.synchronize()
+            self.stream.begin_capture()
+            try:
+                self.stats = self.static.run()
+            except BaseException:
+                self.stream.end_capture()           # leave capture mode; the first error is the one raised
+                raise
+            self.graph = self.stream.end_capture()
