@@ -43,7 +43,10 @@ def parse_args(argv):
     p.add_argument("--seed", type=int, help="seed for initialisation, data order and noise (default 0)")
     p.add_argument("--out", help="output folder (default: runs/DATASET)")
     p.add_argument("--resume", action="store_true", help="continue the run in --out from its checkpoint")
-    p.add_argument("--device", choices=("cpu", "gpu"), default="cpu")
+    p.add_argument("--device", choices=("cpu", "gpu"), default="cpu",
+                   help="gpu: CuPy, the step on our own kernels replayed as one CUDA graph")
+    p.add_argument("--no-graph", action="store_true",
+                   help="gpu: run the same kernels eagerly, step by step, instead of replaying a CUDA graph")
     p.add_argument("--checkpoint-every", type=int, default=1000, help="steps between checkpoints")
     p.add_argument("--print-every", type=int, default=500, help="steps between progress lines")
     p.add_argument("--no-pictures", action="store_true", help="skip the pictures (frames and final PNGs)")
@@ -57,6 +60,7 @@ def build_trainer(args):
     checkpoint = os.path.join(out, "checkpoint.npz")
     saved_args = {}
     check_folder_args(args)
+    check_device_args(args)
     if args.resume:
         if not os.path.exists(checkpoint):
             raise SystemExit(f"error: --resume: {checkpoint} does not exist")
@@ -101,12 +105,17 @@ def build_trainer(args):
                       epochs=args.epochs if args.epochs is not None else saved_args.get("epochs"),
                       max_steps=args.steps if args.steps is not None else saved_args.get("max_steps"),
                       batch_size=None if args.resume else args.batch_size,
-                      lr=None if args.resume else args.lr, device=args.device,
+                      lr=None if args.resume else args.lr, device=args.device, graph=not args.no_graph,
                       checkpoint_every=args.checkpoint_every, print_every=args.print_every)
     if args.resume:
         trainer.load_checkpoint()
         print(f"resuming {out} at step {trainer.step}")
     return trainer
+
+
+def check_device_args(args):
+    if args.no_graph and args.device != "gpu":
+        raise SystemExit("error: --no-graph goes with --device gpu (the CPU step has no graph)")
 
 
 def check_folder_args(args):
