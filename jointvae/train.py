@@ -19,6 +19,8 @@ import sys
 
 import refnet
 
+from .training.stopping import TrainingStopped
+
 from .data.registry import FOLDER_DATASETS, REGISTRY, dataset_name
 from .models.specs import DEFAULT_SPECS, FOLDER_SPEC, MODELS, SpecError, load_spec, validate_spec
 
@@ -77,8 +79,7 @@ def build_trainer(args):
         if args.path is not None and recorded is not None and not same_folder(args.path, recorded):
             raise SystemExit(f"error: --resume: {out} was trained on {recorded}, not {args.path} "
                              f"(drop PATH to continue on the recorded folder)")
-        with open(os.path.join(out, "train_args.json"), encoding="utf-8") as f:
-            saved_args = json.load(f)
+        saved_args = read_train_args(os.path.join(out, "train_args.json"))
         args.seed = saved_args["seed"]
     else:
         if os.path.exists(checkpoint):
@@ -109,8 +110,33 @@ def build_trainer(args):
                       checkpoint_every=args.checkpoint_every, print_every=args.print_every)
     if args.resume:
         trainer.load_checkpoint()
+        if args.steps is not None and args.steps <= trainer.step:
+            raise SystemExit(f"error: --steps {args.steps}: the run in {out} is already at step {trainer.step}; "
+                             f"pass a larger --steps to train on")
         print(f"resuming {out} at step {trainer.step}")
     return trainer
+
+
+def read_train_args(path):
+    """train_args.json of a run -> its settings, checked: ValueError naming the file and the field."""
+    try:
+        with open(path, encoding="utf-8") as f:
+            saved = json.load(f)
+    except FileNotFoundError:
+        raise ValueError(f"{path}: missing (the run folder is incomplete)") from None
+    except (json.JSONDecodeError, UnicodeDecodeError) as e:
+        raise ValueError(f"{path}: not valid JSON ({e})") from None
+    if not isinstance(saved, dict):
+        raise ValueError(f"{path}: must hold a JSON object, not {type(saved).__name__}")
+    fields = {"seed": (0, False), "epochs": (1, True), "max_steps": (1, True)}   # minimum, may be null
+    for key, (minimum, nullable) in fields.items():
+        value = saved.get(key)
+        if value is None and nullable and key in saved:
+            continue
+        if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
+            raise ValueError(f"{path}: {key!r} must be an integer >= {minimum}"
+                             f"{' or null' if nullable else ''}, got {value!r}")
+    return saved
 
 
 def check_device_args(args):
@@ -147,6 +173,10 @@ def main(argv=None):
             from .evaluation.pictures import save_epoch_frame
             on_epoch_end = save_epoch_frame
         trainer.run(on_epoch_end=on_epoch_end)
+    except TrainingStopped as stopped:
+        print(f"{stopped}; checkpoint written. Continue with: python -m jointvae.train {args.dataset} "
+              f"--out {trainer.out_dir} --resume", file=sys.stderr)
+        return stopped.exit_status
     except (SpecError, ValueError, FileNotFoundError, RuntimeError) as e:
         raise SystemExit(f"error: {e}") from None
     print(f"trained {trainer.step} steps; model in {trainer.out_dir}")

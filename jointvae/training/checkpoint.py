@@ -32,6 +32,7 @@ def load_checkpoint(path, trained, xp=np):
     Raises ValueError naming the file when it does not hold this run's networks.
     """
     state = refnet.load_npz(path)
+    step = checked_step(path, state)
     try:
         for name, (layer, optimizer) in trained.items():
             param_prefix, adam_prefix = PREFIXES[name]
@@ -39,6 +40,22 @@ def load_checkpoint(path, trained, xp=np):
                               if k.startswith(param_prefix)})
             optimizer.load_state_dict({k[len(adam_prefix):]: v for k, v in state.items()
                                        if k.startswith(adam_prefix)}, device_like=layer.params)
-        return int(state["step"])
+        return step
     except (KeyError, ValueError) as e:
         raise ValueError(f"{path}: does not match this run's model ({e})") from None
+
+
+MAX_STEP = 10**9   # far beyond any run here (the longest preset has 311k steps)
+
+
+def checked_step(path, state):
+    """The checkpoint's step: a whole number in [0, MAX_STEP], equal to the VAE's Adam step count (each
+    training step is one Adam step), else ValueError naming the file."""
+    step = state.get("step")
+    if step is None or step.shape != () or step.dtype.kind not in "iu" or not 0 <= int(step) <= MAX_STEP:
+        raise ValueError(f"{path}: 'step' must be one integer in [0, {MAX_STEP}], got "
+                         f"{'nothing' if step is None else f'{step.dtype} {step.shape} {step.tolist()}'}")
+    adam_step = state.get(f"{PREFIXES['model'][1]}step")
+    if adam_step is not None and adam_step.tolist() != int(step):
+        raise ValueError(f"{path}: 'step' {int(step)} disagrees with the optimiser's step count {adam_step.tolist()}")
+    return int(step)

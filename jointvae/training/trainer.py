@@ -30,6 +30,11 @@ from ..models.specs import image_shape, save_spec
 from .captured_step import CapturedStep
 from .checkpoint import load_checkpoint, save_checkpoint
 from .static_step import FlatNetwork, StaticStep
+from .stopping import StopSignals, TrainingStopped
+
+
+class NonFiniteError(RuntimeError):
+    """Training met a NaN or an infinity: the message names the step; the last good checkpoint is kept."""
 
 
 class Trainer:
@@ -62,6 +67,7 @@ class Trainer:
                 hidden_layers=self.spec.get("d_layers", factorvae.HIDDEN_LAYERS))
             self.d_optimizer = refnet.Adam(lr=self.spec["d_lr"], betas=tuple(self.spec["d_betas"]))
         self.step = 0                     # training steps completed
+        self.checkpoint_step = None       # the step of the last checkpoint written or loaded
         self.buffered = device == "gpu" if buffered is None else bool(buffered)
         self.graph = bool(graph) and device == "gpu"
         self._flat_networks, self._buffered_steps = None, {}
@@ -84,12 +90,23 @@ class Trainer:
         return trained
 
     def save_checkpoint(self):
-        """checkpoint.npz (atomic) holds everything resume needs; weights.npz is the model alone."""
+        """checkpoint.npz (atomic) holds everything resume needs; weights.npz is the model alone.
+
+        Never with non-finite parameters: the last good checkpoint stays, and NonFiniteError says so."""
+        for network, (layer, _) in self.trained().items():
+            for name, value in layer.params.items():
+                if not bool(self.xp.isfinite(value).all()):
+                    kept = (f"the checkpoint of step {self.checkpoint_step} is kept" if self.checkpoint_step
+                            else "no checkpoint was written")
+                    raise NonFiniteError(f"step {self.step}: {network} parameter {name} holds NaN or infinity; "
+                                         f"training stopped and {kept}")
         save_checkpoint(os.path.join(self.out_dir, "checkpoint.npz"), self.step, self.trained())
         save_model(self.out_dir, self.model, self.spec)
+        self.checkpoint_step = self.step
 
     def load_checkpoint(self):
         self.step = load_checkpoint(os.path.join(self.out_dir, "checkpoint.npz"), self.trained(), self.xp)
+        self.checkpoint_step = self.step
         self._truncate_log()
 
     def _truncate_log(self):
@@ -98,9 +115,10 @@ class Trainer:
         path = os.path.join(self.out_dir, "log.jsonl")
         if not os.path.exists(path):
             return
-        with open(path, encoding="utf-8") as f:
-            steps = [(line, json.loads(line)["step"]) for line in f if line.strip()]
-        keep = [line for line, step in steps if step <= self.step and step % self.record_every == 0]
+        with open(path, encoding="utf-8", errors="replace") as f:
+            steps = [(line, _record_step(line)) for line in f if line.strip()]
+        # A line cut off by a kill (the last one, usually) has no step: it goes, as do lines past the checkpoint.
+        keep = [line for line, step in steps if step is not None and step <= self.step and step % self.record_every == 0]
         tmp = path + ".tmp"
         with open(tmp, "w", encoding="utf-8") as f:
             f.writelines(keep)
@@ -179,37 +197,61 @@ class Trainer:
         return self._buffered_steps[key](self.step, x, x2)
 
     def run(self, on_epoch_end=None):
+        """Train to total_steps(); on SIGINT, SIGTERM or SIGUSR1 stop after the current step with its checkpoint
+        written (TrainingStopped); on a non-finite loss stop with NonFiniteError."""
         os.makedirs(self.out_dir, exist_ok=True)
+        remove_unfinished_files(self.out_dir)
         save_spec(os.path.join(self.out_dir, "specs.json"), self.spec)
         with open(os.path.join(self.out_dir, "train_args.json"), "w", encoding="utf-8") as f:
             json.dump(self.args(), f, indent=2)
         self.load_data()
         per_epoch, total = self.batches_per_epoch(), self.total_steps()
         start_step, start_time = self.step, time.perf_counter()
-        log = open(os.path.join(self.out_dir, "log.jsonl"), "a", encoding="utf-8")
-        try:
-            while self.step < total:
-                epoch, first_batch = divmod(self.step, per_epoch)
-                for idx in self.epoch_order(epoch)[first_batch:]:
-                    x = self.batch(idx)
-                    train = self.buffered_step if self.buffered else self.train_step
-                    stats = train(x, self.second_batch() if self.discriminator is not None else None)
-                    if self.step % self.record_every == 0 or self.step == total:
-                        record = make_record(stats, self.step, epoch, time.perf_counter() - start_time)
-                        log.write(json.dumps(record) + "\n")
-                        log.flush()
-                        if self.step % self.print_every == 0 or self.step == total:
-                            self.print(self._progress_line(record, start_step, start_time, total, per_epoch))
-                    if self.step % self.checkpoint_every == 0 or self.step == total:
-                        self.save_checkpoint()
-                    if self.step == total:
-                        break
-                if self.step % per_epoch == 0 and on_epoch_end is not None:
-                    on_epoch_end(self, self.step // per_epoch)
-        finally:
-            log.close()
+        # A fresh run starts its own log; a resumed one continues the log its checkpoint matches.
+        log = open(os.path.join(self.out_dir, "log.jsonl"), "a" if self.step else "w", encoding="utf-8")
+        with StopSignals() as stop:
+            try:
+                self._loop(log, stop, on_epoch_end, per_epoch, total, start_step, start_time)
+            finally:
+                log.close()
         self.save_checkpoint()
         return self
+
+    def _loop(self, log, stop, on_epoch_end, per_epoch, total, start_step, start_time):
+        while self.step < total:
+            epoch, first_batch = divmod(self.step, per_epoch)
+            for idx in self.epoch_order(epoch)[first_batch:]:
+                x = self.batch(idx)
+                train = self.buffered_step if self.buffered else self.train_step
+                stats = train(x, self.second_batch() if self.discriminator is not None else None)
+                logged = self.step % self.record_every == 0 or self.step == total
+                if logged or self.xp is np:   # on a GPU only where the figures are fetched anyway: no extra sync
+                    self._stop_if_non_finite(stats)
+                if logged:
+                    record = make_record(stats, self.step, epoch, time.perf_counter() - start_time)
+                    log.write(json.dumps(record) + "\n")
+                    log.flush()
+                    if self.step % self.print_every == 0 or self.step == total:
+                        self.print(self._progress_line(record, start_step, start_time, total, per_epoch))
+                if self.step % self.checkpoint_every == 0 or self.step == total:
+                    self.save_checkpoint()
+                if stop.received is not None:
+                    if self.checkpoint_step != self.step:
+                        self.save_checkpoint()
+                    raise TrainingStopped(self.step, stop.received)
+                if self.step == total:
+                    break
+            if self.step % per_epoch == 0 and on_epoch_end is not None:
+                on_epoch_end(self, self.step // per_epoch)
+
+    def _stop_if_non_finite(self, stats):
+        """NonFiniteError naming the step when the loss is NaN or infinite (the checkpoint before it is kept)."""
+        loss = float(refnet.to_numpy(stats["loss"]))
+        if not math.isfinite(loss):
+            kept = (f"the checkpoint of step {self.checkpoint_step} is kept" if self.checkpoint_step
+                    else "no checkpoint was written")
+            raise NonFiniteError(f"step {self.step}: the loss is {loss}; training stopped and {kept} "
+                                 f"(a learning rate too high, or NaN in the data or the weights?)")
 
     def _progress_line(self, r, start_step, start_time, total, per_epoch):
         elapsed = time.perf_counter() - start_time
@@ -220,6 +262,26 @@ class Trainer:
                 f"recon {r['recon']:.2f} kl_cont {r['kl_cont']:.3f} (C {_fmt(r['C_cont'])}) "
                 f"kl_disc {r['kl_disc']:.3f} (C {_fmt(r['C_disc'])}) {tc}{rate:.2f} steps/s "
                 f"ETA {_duration(eta)}")
+
+
+def _record_step(line):
+    """The step of one log.jsonl line, or None for a line that is not a whole record."""
+    try:
+        step = json.loads(line).get("step")
+    except (json.JSONDecodeError, AttributeError):
+        return None
+    return step if isinstance(step, int) else None
+
+
+def remove_unfinished_files(folder):
+    """Delete the temporary files of writes a killed process left behind (`.tmp-*.npz`, `*.tmp`): an
+    atomic write renames its temporary file when it is complete, so one still there is garbage."""
+    for name in os.listdir(folder):
+        if (name.startswith(".tmp-") and name.endswith(".npz")) or name.endswith(".tmp"):
+            try:
+                os.unlink(os.path.join(folder, name))
+            except OSError:
+                pass
 
 
 def make_record(stats, step, epoch, wall):
