@@ -14,6 +14,7 @@ Image folders are read once and cached (jointvae.data.folder).
 """
 import argparse
 import json
+import math
 import os
 import sys
 
@@ -23,6 +24,25 @@ from .training.stopping import TrainingStopped
 
 from .data.registry import FOLDER_DATASETS, REGISTRY, dataset_name
 from .models.specs import DEFAULT_SPECS, FOLDER_SPEC, MODELS, SpecError, load_spec, validate_spec
+
+
+def bounded(kind, minimum, maximum=None):
+    """An argparse type: a number of `kind` (int or float) in [minimum, maximum], finite; else argparse's
+    one-line error naming the option, the value and what is allowed."""
+    def parse(text):
+        try:
+            value = kind(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{text!r} is not {'an integer' if kind is int else 'a number'}") from None
+        if not math.isfinite(value) or value < minimum or (maximum is not None and value > maximum):
+            allowed = f"between {minimum} and {maximum}" if maximum is not None else f">= {minimum}"
+            raise argparse.ArgumentTypeError(f"must be {allowed}, got {text}")
+        return value
+    parse.__name__ = kind.__name__   # argparse names the type in its messages
+    return parse
+
+
+MAX_SEED = 2**63 - 1
 
 
 def parse_args(argv):
@@ -35,22 +55,24 @@ def parse_args(argv):
     p.add_argument("--channels", type=int, choices=(1, 3), help="folder: 1 grey, 3 RGB (default 3)")
     p.add_argument("--model", choices=MODELS, help="which model's preset spec (default jointvae)")
     p.add_argument("--spec", help="a specs.json in the published format (default: the paper's spec)")
-    p.add_argument("--epochs", type=int, help="epochs (default: the spec's, 100 for mnist)")
-    p.add_argument("--steps", type=int, help="stop after this many training steps in all")
-    p.add_argument("--batch-size", type=int)
-    p.add_argument("--lr", type=float)
+    p.add_argument("--epochs", type=bounded(int, 1), help="epochs (default: the spec's, 100 for mnist)")
+    p.add_argument("--steps", type=bounded(int, 1), help="stop after this many training steps in all")
+    p.add_argument("--batch-size", type=bounded(int, 1, 65536), help="images per step (default: the spec's, 64)")
+    p.add_argument("--lr", type=bounded(float, 1e-12, 1.0), help="Adam's learning rate (default: the spec's)")
     p.add_argument("--init", choices=("pytorch", "pytorch-0.4"),
                    help="initialisation: today's PyTorch default (default) or torch 0.4's, which trained the "
                         "published models (transposed convolutions differ)")
-    p.add_argument("--seed", type=int, help="seed for initialisation, data order and noise (default 0)")
+    p.add_argument("--seed", type=bounded(int, 0, MAX_SEED),
+                   help="seed for initialisation, data order and noise (default 0)")
     p.add_argument("--out", help="output folder (default: runs/DATASET)")
     p.add_argument("--resume", action="store_true", help="continue the run in --out from its checkpoint")
     p.add_argument("--device", choices=("cpu", "gpu"), default="cpu",
-                   help="gpu: CuPy, the step on our own kernels replayed as one CUDA graph")
+                   help="cpu (default): NumPy; gpu: CuPy, the step on our own kernels replayed as one CUDA graph")
     p.add_argument("--no-graph", action="store_true",
                    help="gpu: run the same kernels eagerly, step by step, instead of replaying a CUDA graph")
-    p.add_argument("--checkpoint-every", type=int, default=1000, help="steps between checkpoints")
-    p.add_argument("--print-every", type=int, default=500, help="steps between progress lines")
+    p.add_argument("--checkpoint-every", type=bounded(int, 1), default=1000,
+                   help="steps between checkpoints (default 1000)")
+    p.add_argument("--print-every", type=bounded(int, 1), default=500, help="steps between progress lines (default 500)")
     p.add_argument("--no-pictures", action="store_true", help="skip the pictures (frames and final PNGs)")
     return p.parse_args(argv)
 

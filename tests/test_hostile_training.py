@@ -199,3 +199,54 @@ def test_a_nan_stops_training_and_keeps_the_last_good_checkpoint(images, run_at_
     status, error = train_cli(resume_argv(images, run_at_100, "--steps", "150"))
     assert status != 0 and "step 101" in error and "nan" in error.lower() and "\n" not in error
     assert path.read_bytes() == before
+
+
+# ------------------------------------------------------------------ options and specs
+
+
+@pytest.mark.parametrize("option, value, message", [
+    ("--batch-size", "0", "--batch-size: must be between 1"), ("--batch-size", "-5", "--batch-size: must be"),
+    ("--checkpoint-every", "0", "--checkpoint-every: must be >= 1"), ("--print-every", "0", "--print-every: must"),
+    ("--steps", "0", "--steps: must be >= 1"), ("--steps", "-3", "--steps: must"), ("--epochs", "-1", "--epochs: must"),
+    ("--lr", "-1", "--lr: must be between"), ("--lr", "nan", "--lr: must"), ("--lr", "inf", "--lr: must"),
+    ("--seed", "-1", "--seed: must be between 0"), ("--steps", "ten", "--steps: 'ten' is not an integer"),
+])
+def test_an_option_out_of_range_is_one_line_before_anything_is_written(tmp_path, option, value, message, capsys):
+    with pytest.raises(SystemExit) as stop:
+        train.main(["mnist", "--out", str(tmp_path / "run"), option, value])
+    assert stop.value.code == 2
+    error = capsys.readouterr().err.strip().splitlines()[-1]
+    assert message in error and "Traceback" not in error
+    assert not (tmp_path / "run").exists()
+
+
+SPEC = {"latent_spec": {"cont": 2, "disc": [3]}, "cont_capacity": [0.0, 5.0, 100, 30.0],
+        "disc_capacity": [0.0, 5.0, 100, 30.0], "image_shape": [1, 32, 32]}
+
+
+@pytest.mark.parametrize("change, message", [
+    ({"latent_spec": {"cont": 10**11}}, "latent_spec['cont'] must be an integer in [0, 4096]"),
+    ({"latent_spec": {"disc": [10**9]}}, "latent_spec['disc']"),
+    ({"lr": "f"}, "lr must be a number"), ({"lr": [0.1, "x"]}, "lr must be"),
+    ({"cont_capacity": [0, "5", 100, 30]}, "cont_capacity must be"), ({"batch_size": 0}, "batch_size must be"),
+    ({"batch_size": 10**9}, "batch_size must be"), ({"betas": ["a", 0.9]}, "betas must be"),
+])
+def test_a_bad_spec_names_the_file_and_the_field(images, env, tmp_path, change, message):
+    path = tmp_path / "spec.json"
+    path.write_text(json.dumps({**SPEC, **change}))
+    status, error = train_cli(argv(images, tmp_path / "run", "--spec", str(path)))
+    assert status != 0 and str(path) in error and message in error and "\n" not in error
+    assert not (tmp_path / "run").exists()
+
+
+def test_a_deeply_nested_spec_is_refused_not_a_recursion_error(images, env, tmp_path):
+    path = tmp_path / "spec.json"
+    path.write_text("[" * 100000 + "]" * 100000)
+    status, error = train_cli(argv(images, tmp_path / "run", "--spec", str(path)))
+    assert status != 0 and "nested too deeply" in error
+
+
+def test_a_batch_larger_than_the_data_fails_before_anything_is_written(images, env, tmp_path):
+    status, error = train_cli(argv(images, tmp_path / "run", "--batch-size", "49"))
+    assert status != 0 and "batch size 49 is larger than the 48 training images" in error
+    assert not (tmp_path / "run").exists()

@@ -20,6 +20,7 @@ Beyond the published format, a spec may name its model (default "jointvae"):
                                                datasets "folder", "chairs" and "celeba"
 """
 import json
+import math
 import os
 
 from ..data.registry import IMAGE_SHAPES, dataset_name, image_shape_of
@@ -109,41 +110,65 @@ class SpecError(ValueError):
     """A specs.json that cannot describe a model: the message names the field."""
 
 
+# Bounds that keep a spec from asking for absurd memory before anything is allocated (a latent_spec
+# 'cont' of 10**11 once tried to allocate 186 TiB): far above any published or sensible model.
+MAX_UNITS = 4096           # continuous units, and categories of one discrete latent
+MAX_DISCRETE = 256         # discrete latents
+MAX_BATCH = 65536
+MAX_SPEC_BYTES = 1 << 20
+MAX_D_HIDDEN, MAX_D_LAYERS = 16384, 64
+
+
 def normalise_latent_spec(latent_spec):
     """{'cont': N, 'disc': [K1, ...]} with either part optional -> {'cont': int, 'disc': [int, ...]}."""
     if not isinstance(latent_spec, dict) or not set(latent_spec) <= {"cont", "disc"}:
         raise SpecError(f"latent_spec must be a dict with keys 'cont' and/or 'disc', got {latent_spec!r}")
     cont = latent_spec.get("cont", 0)
     disc = latent_spec.get("disc", [])
-    if not isinstance(cont, int) or isinstance(cont, bool) or cont < 0:
-        raise SpecError(f"latent_spec['cont'] must be a non-negative integer, got {cont!r}")
-    if not isinstance(disc, (list, tuple)) or not all(isinstance(k, int) and k >= 2 for k in disc):
-        raise SpecError(f"latent_spec['disc'] must be a list of integers >= 2, got {disc!r}")
+    if not isinstance(cont, int) or isinstance(cont, bool) or not 0 <= cont <= MAX_UNITS:
+        raise SpecError(f"latent_spec['cont'] must be an integer in [0, {MAX_UNITS}], got {cont!r}")
+    if (not isinstance(disc, (list, tuple)) or len(disc) > MAX_DISCRETE
+            or not all(isinstance(k, int) and not isinstance(k, bool) and 2 <= k <= MAX_UNITS for k in disc)):
+        raise SpecError(f"latent_spec['disc'] must be a list of at most {MAX_DISCRETE} integers in "
+                        f"[2, {MAX_UNITS}], got {disc!r}")
     if cont == 0 and not disc:
         raise SpecError("latent_spec has neither continuous nor discrete latents")
     return {"cont": cont, "disc": list(disc)}
+
+
+def _is_number(value):
+    """A finite int or float (JSON's numbers), not a bool."""
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
 
 
 def _capacity(spec, key):
     value = spec.get(key)
     if value is None:
         return None
-    if not (isinstance(value, (list, tuple)) and len(value) == 4 and value[2] > 0):
-        raise SpecError(f"{key} must be [C_min, C_max, iterations > 0, gamma], got {value!r}")
+    if not (isinstance(value, (list, tuple)) and len(value) == 4 and all(_is_number(v) and v >= 0 for v in value)
+            and value[2] >= 1 and float(value[2]).is_integer()):
+        raise SpecError(f"{key} must be [C_min, C_max, iterations >= 1, gamma], numbers >= 0, got {value!r}")
     return [float(value[0]), float(value[1]), int(value[2]), float(value[3])]
 
 
 def _non_negative(spec, key):
     value = spec[key]
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not value >= 0:
+    if not _is_number(value) or value < 0:
         raise SpecError(f"{key} must be a number >= 0, got {value!r}")
     return float(value)
 
 
 def _betas(value, key):
-    if not (isinstance(value, (list, tuple)) and len(value) == 2 and all(0 <= float(b) < 1 for b in value)):
+    if not (isinstance(value, (list, tuple)) and len(value) == 2 and all(_is_number(b) and 0 <= b < 1 for b in value)):
         raise SpecError(f"{key} must be [beta1, beta2] in [0, 1), got {value!r}")
     return [float(b) for b in value]
+
+
+def _learning_rates(value):
+    values = value if isinstance(value, (list, tuple)) else [value]
+    if not values or not all(_is_number(v) and 0 < v <= 1 for v in values):
+        raise SpecError(f"lr must be a number in (0, 1] or a list of them, got {value!r}")
+    return [float(v) for v in values]
 
 
 def validate_spec(spec):
@@ -172,19 +197,21 @@ def validate_spec(spec):
             raise SpecError(f"model {spec['model']!r} needs 'tc_gamma'")
         spec.setdefault("d_lr", _DISCRIMINATOR["d_lr"])
         spec["d_betas"] = _betas(spec.get("d_betas", _DISCRIMINATOR["d_betas"]), "d_betas")
-        for key in ("d_hidden", "d_layers"):   # the discriminator's width and depth (default 1000 x 6)
+        for key, maximum in (("d_hidden", MAX_D_HIDDEN), ("d_layers", MAX_D_LAYERS)):   # D's width, depth
             value = spec.get(key)
-            if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < 1):
-                raise SpecError(f"{key} must be an integer >= 1, got {value!r}")
+            if value is not None and (isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= maximum):
+                raise SpecError(f"{key} must be an integer in [1, {maximum}], got {value!r}")
     elif spec.get("tc_gamma") is not None:
         raise SpecError(f"'tc_gamma' needs model 'factorvae' or 'joint-factorvae', not {spec['model']!r}")
     if spec.get("init", "pytorch") not in ("pytorch", "pytorch-0.4"):
         raise SpecError(f"init must be 'pytorch' or 'pytorch-0.4', got {spec['init']!r}")
     if "betas" in spec:
         spec["betas"] = _betas(spec["betas"], "betas")
-    lr = spec.get("lr", [5e-4])
-    spec["lr"] = [float(lr)] if isinstance(lr, (int, float)) else [float(v) for v in lr]
-    spec["batch_size"] = int(spec.get("batch_size", 64))
+    spec["lr"] = _learning_rates(spec.get("lr", [5e-4]))
+    batch_size = spec.get("batch_size", 64)
+    if isinstance(batch_size, bool) or not isinstance(batch_size, int) or not 1 <= batch_size <= MAX_BATCH:
+        raise SpecError(f"batch_size must be an integer in [1, {MAX_BATCH}], got {batch_size!r}")
+    spec["batch_size"] = batch_size
     if spec.get("dataset") is not None:
         spec["dataset"] = dataset_name(spec["dataset"])
     if spec.get("folder") is not None and not isinstance(spec["folder"], str):
@@ -207,11 +234,17 @@ def load_spec(path):
     path = os.fspath(path)
     if not os.path.exists(path):
         raise FileNotFoundError(f"{path}: no such file")
+    if not os.path.isfile(path):
+        raise SpecError(f"{path}: not a regular file")
+    if os.path.getsize(path) > MAX_SPEC_BYTES:   # read nothing unbounded from outside
+        raise SpecError(f"{path}: {os.path.getsize(path)} bytes; a spec is at most {MAX_SPEC_BYTES}")
     try:
         with open(path, encoding="utf-8") as f:
             spec = json.load(f)
-    except json.JSONDecodeError as e:
+    except (json.JSONDecodeError, UnicodeDecodeError) as e:
         raise SpecError(f"{path}: not valid JSON ({e})") from None
+    except RecursionError:
+        raise SpecError(f"{path}: not a spec (JSON nested too deeply)") from None
     try:
         return validate_spec(spec)
     except SpecError as e:

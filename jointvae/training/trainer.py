@@ -132,6 +132,10 @@ class Trainer:
         if tuple(self.images.shape[1:]) != self.model.image_shape:
             raise ValueError(f"training images have shape {self.images.shape[1:]}, "
                              f"the model expects {self.model.image_shape}")
+        if self.spec["batch_size"] > len(self.images):
+            raise ValueError(f"batch size {self.spec['batch_size']} is larger than the {len(self.images)} training "
+                             f"images: choose --batch-size {len(self.images)} or less")
+        check_memory(self.model, self.spec["batch_size"], self.xp)
         # An array of images goes to the device once, not per step; a dataset drawn on demand
         # (dSprites) is indexed on the host and each batch copied.
         self.images_on_device = self.device == "gpu" and isinstance(self.images, np.ndarray)
@@ -199,12 +203,12 @@ class Trainer:
     def run(self, on_epoch_end=None):
         """Train to total_steps(); on SIGINT, SIGTERM or SIGUSR1 stop after the current step with its checkpoint
         written (TrainingStopped); on a non-finite loss stop with NonFiniteError."""
+        self.load_data()    # first: data that cannot be used stops the run before anything is written
         os.makedirs(self.out_dir, exist_ok=True)
         remove_unfinished_files(self.out_dir)
         save_spec(os.path.join(self.out_dir, "specs.json"), self.spec)
         with open(os.path.join(self.out_dir, "train_args.json"), "w", encoding="utf-8") as f:
             json.dump(self.args(), f, indent=2)
-        self.load_data()
         per_epoch, total = self.batches_per_epoch(), self.total_steps()
         start_step, start_time = self.step, time.perf_counter()
         # A fresh run starts its own log; a resumed one continues the log its checkpoint matches.
@@ -262,6 +266,34 @@ class Trainer:
                 f"recon {r['recon']:.2f} kl_cont {r['kl_cont']:.3f} (C {_fmt(r['C_cont'])}) "
                 f"kl_disc {r['kl_disc']:.3f} (C {_fmt(r['C_disc'])}) {tc}{rate:.2f} steps/s "
                 f"ETA {_duration(eta)}")
+
+
+def check_memory(model, batch_size, xp):
+    """ValueError, before anything is allocated, when a step at batch_size would not fit in memory.
+
+    The estimate: the arrays of one image's forward (outputs and caches), times the batch, times 3 for the
+    backward's gradients and temporaries, against the machine's memory (or the GPU's free memory)."""
+    noise = draw_noise(model, 1, np.random.default_rng(0), xp)
+    out, cache = model.forward(xp.zeros((1,) + model.image_shape, np.float32), noise)
+    needed = 3 * batch_size * nbytes_of((out, cache))
+    if xp is np:
+        available = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") if hasattr(os, "sysconf") else None
+    else:
+        available = xp.cuda.Device().mem_info[0]
+    if available and needed > 0.8 * available:
+        raise ValueError(f"a step at batch size {batch_size} needs about {needed / 2**30:.1f} GiB, more than this "
+                         f"machine's {available / 2**30:.1f} GiB can give: choose a smaller --batch-size")
+
+
+def nbytes_of(value):
+    """Bytes of every array inside nested tuples, lists and dicts."""
+    if hasattr(value, "nbytes") and hasattr(value, "shape"):
+        return int(value.nbytes)
+    if isinstance(value, dict):
+        value = value.values()
+    if isinstance(value, (tuple, list, type({}.values()))):
+        return sum(nbytes_of(v) for v in value)
+    return 0
 
 
 def _record_step(line):
