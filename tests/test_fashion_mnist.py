@@ -163,7 +163,7 @@ def test_train_and_evaluate_cli_on_fashion_mnist(tmp_path, fake, monkeypatch, ca
     monkeypatch.setattr(fashion_mnist, "FASHION_MNIST", dataset)    # load_fashion_mnist reads it at call time
     monkeypatch.setenv("JOINTVAE_DATA", str(tmp_path / "data"))
     out = str(tmp_path / "run")
-    assert train.main(["fashion-mnist", "--steps", "3", "--out", out, "--no-pictures"]) == 0
+    assert train.main(["fashion-mnist", "--steps", "3", "--batch-size", "4", "--out", out, "--no-pictures"]) == 0
     assert json.load(open(os.path.join(out, "specs.json")))["dataset"] == "fashion-mnist"
     capsys.readouterr()
     assert evaluate.main([out, "--dataset", "fashion_mnist"]) == 0

@@ -163,7 +163,7 @@ def test_train_resume_evaluate_a_folder_through_the_cli(tmp_path, images_dir, da
     out = str(tmp_path / "run")
     with pytest.warns(UserWarning, match="skipped 3 of 33"):
         assert train.main(["folder", str(images_dir), "--size", "32", "--channels", "1", "--steps", "3",
-                           "--out", out, "--no-pictures"]) == 0
+                           "--batch-size", "16", "--out", out, "--no-pictures"]) == 0
     spec = json.load(open(os.path.join(out, "specs.json")))
     assert spec["folder"] == str(images_dir) and spec["image_shape"] == [1, 32, 32]
     assert spec["latent_spec"] == {"cont": 32, "disc": [10]}          # the generic spec: CelebA's

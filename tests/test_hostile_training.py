@@ -40,7 +40,7 @@ def env(tmp_path, monkeypatch):
 
 def argv(images, out, *extra):
     return ["folder", str(images), "--size", "32", "--channels", "1", "--out", str(out), "--no-pictures",
-            "--print-every", "1000", *extra]
+            "--print-every", "1000", "--batch-size", "16", *extra]
 
 
 def train_cli(args):
@@ -247,6 +247,6 @@ def test_a_deeply_nested_spec_is_refused_not_a_recursion_error(images, env, tmp_
 
 
 def test_a_batch_larger_than_the_data_fails_before_anything_is_written(images, env, tmp_path):
-    status, error = train_cli(argv(images, tmp_path / "run", "--batch-size", "49"))
+    status, error = train_cli(argv(images, tmp_path / "run")[:-2] + ["--batch-size", "49"])
     assert status != 0 and "batch size 49 is larger than the 48 training images" in error
     assert not (tmp_path / "run").exists()

@@ -132,10 +132,6 @@ class Trainer:
         if tuple(self.images.shape[1:]) != self.model.image_shape:
             raise ValueError(f"training images have shape {self.images.shape[1:]}, "
                              f"the model expects {self.model.image_shape}")
-        if self.spec["batch_size"] > len(self.images):
-            raise ValueError(f"batch size {self.spec['batch_size']} is larger than the {len(self.images)} training "
-                             f"images: choose --batch-size {len(self.images)} or less")
-        check_memory(self.model, self.spec["batch_size"], self.xp)
         # An array of images goes to the device once, not per step; a dataset drawn on demand
         # (dSprites) is indexed on the host and each batch copied.
         self.images_on_device = self.device == "gpu" and isinstance(self.images, np.ndarray)
@@ -203,7 +199,11 @@ class Trainer:
     def run(self, on_epoch_end=None):
         """Train to total_steps(); on SIGINT, SIGTERM or SIGUSR1 stop after the current step with its checkpoint
         written (TrainingStopped); on a non-finite loss stop with NonFiniteError."""
-        self.load_data()    # first: data that cannot be used stops the run before anything is written
+        self.load_data()    # first: data or a batch that cannot be used stops the run before anything is written
+        if self.spec["batch_size"] > len(self.images):
+            raise ValueError(f"batch size {self.spec['batch_size']} is larger than the {len(self.images)} training "
+                             f"images: choose --batch-size {len(self.images)} or less")
+        check_memory(self.model, self.spec["batch_size"], self.xp)
         os.makedirs(self.out_dir, exist_ok=True)
         remove_unfinished_files(self.out_dir)
         save_spec(os.path.join(self.out_dir, "specs.json"), self.spec)
