@@ -16,7 +16,8 @@ transposed conv, as in the paper.) The loss is jointvae/models/objective.py's, w
     BCE summed over pixels, mean over batch + gamma |KL_cont - C_cont(t)| + gamma |KL_disc - C_disc(t)|,
     divided by the number of pixels.
 
-Only the capacity schedule C(t) is taken from jointvae.models.objective.kl_penalties: it is
+(β-VAE's form, weight * KL, where the spec has 'beta'; FactorVAE adds tc_gamma * TC: bench/torch_factorvae.py.)
+Only the penalties (C(t) and the weights) are taken from jointvae.models.objective.kl_penalties: they are
 arithmetic on the spec, done on the host, and not part of what is compared or timed.
 """
 import math
@@ -28,7 +29,6 @@ from torch import nn
 import refnet
 from refnet.latent import EPS
 from jointvae.models.jointvae import FEATURES, HIDDEN, TEMPERATURE
-from jointvae.models.objective import kl_penalties
 
 
 def conv_stack(layer_class, channels, last_activation):
@@ -93,27 +93,36 @@ class TorchJointVAE(nn.Module):
         return self.features_to_img(self.latent_to_features(z).view(-1, *FEATURES))
 
     def forward(self, x, noise=None):
-        """x (N, C, H, W) -> (x_hat (N, C, H, W), dist)."""
+        """x (N, C, H, W) -> (x_hat (N, C, H, W), dist, z (N, latent_dim))."""
         dist = self.encode(x)
-        return self.decode(self.sample(dist, noise)), dist
+        z = self.sample(dist, noise)
+        return self.decode(z), dist, z
 
 
-def objective(net, x, x_hat, dist, spec, step):
-    """The paper's loss at training step `step`, divided by the number of pixels: a 0-d tensor."""
+def objective(net, x, x_hat, dist, penalties, tc_penalty=None):
+    """The paper's loss with the given KL penalties, divided by the number of pixels: a 0-d tensor.
+
+    penalties: kl_penalties(spec, step)'s {'cont': (C, weight) or None, 'disc': ...}, C a float, a 0-d tensor
+    (a compiled step's input) or None (weight * KL); tc_penalty: FactorVAE's tc_gamma * TC, or None.
+    """
     pixels = net.num_pixels
     # The paper's form: mean over every pixel of every image, times pixels = summed over pixels, mean over batch.
     loss = F.binary_cross_entropy(x_hat.view(-1, pixels), x.view(-1, pixels)) * pixels
-    caps = kl_penalties(spec, step)
-    if caps["cont"] is not None:
+    if penalties["cont"] is not None:
         mean, logvar = dist["cont"]
         kl_cont = (-0.5 * (1 + logvar - mean.pow(2) - logvar.exp())).mean(dim=0).sum()
-        capacity, gamma = caps["cont"]
-        loss = loss + gamma * torch.abs(kl_cont - capacity)
-    if caps["disc"] is not None:
+        loss = loss + kl_penalty(kl_cont, *penalties["cont"])
+    if penalties["disc"] is not None:
         kl_disc = sum(math.log(a.shape[1]) + (a * torch.log(a + EPS)).sum(dim=1).mean() for a in dist["disc"])
-        capacity, gamma = caps["disc"]
-        loss = loss + gamma * torch.abs(kl_disc - capacity)
+        loss = loss + kl_penalty(kl_disc, *penalties["disc"])
+    if tc_penalty is not None:
+        loss = loss + tc_penalty
     return loss / pixels
+
+
+def kl_penalty(kl, capacity, weight):
+    """weight * |KL - C| (JointVAE's capacity), or weight * KL where there is no capacity (β-VAE, FactorVAE)."""
+    return weight * (kl if capacity is None else torch.abs(kl - capacity))
 
 
 def to_torch(array, device):
@@ -127,41 +136,18 @@ def noise_to_torch(noise, device):
             "u": [to_torch(u, device) for u in noise["u"]]}
 
 
+def copy_weights(module, layer, device):
+    """Load our refnet `layer`'s parameters into the torch `module` by name (strictly) -> the module on `device`."""
+    module.load_state_dict({name: to_torch(value, "cpu") for name, value in layer.params.items()}, strict=True)
+    return module.to(device)
+
+
 def from_refnet(model, device):
     """A TorchJointVAE shaped like our JointVAE `model`, holding a copy of its weights, on `device`."""
-    net = TorchJointVAE(model.image_shape, model.latent_spec, model.temperature)
-    net.load_state_dict({name: to_torch(value, "cpu") for name, value in model.params.items()}, strict=True)
-    return net.to(device)
+    return copy_weights(TorchJointVAE(model.image_shape, model.latent_spec, model.temperature), model, device)
 
 
 def full_float32():
     """Keep cuDNN and cuBLAS in true float32 (no TF32), the arithmetic CuPy does: the same computation."""
     torch.backends.cudnn.allow_tf32 = False
     torch.backends.cuda.matmul.allow_tf32 = False
-
-
-def loss_and_grads(net, x, noise, spec, step):
-    """One forward and backward with given noise -> (objective as a float, {name: gradient tensor})."""
-    net.zero_grad(set_to_none=True)
-    x_hat, dist = net(x, noise)
-    loss = objective(net, x, x_hat, dist, spec, step)
-    loss.backward()
-    return float(loss.detach()), {name: p.grad for name, p in net.named_parameters()}
-
-
-class TorchTrainer:
-    """The eager PyTorch training step: noise drawn on the device, forward, loss, autograd backward, Adam."""
-
-    def __init__(self, net, spec, step=0):
-        self.net, self.spec, self.step = net, spec, step
-        self.optimizer = torch.optim.Adam(net.parameters(), lr=spec["lr"][0])
-
-    def train_step(self, x):
-        """One optimisation step on a float batch x (N, C, H, W); returns the objective (a 0-d tensor)."""
-        self.step += 1
-        self.optimizer.zero_grad(set_to_none=True)
-        x_hat, dist = self.net(x)
-        loss = objective(self.net, x, x_hat, dist, self.spec, self.step)
-        loss.backward()
-        self.optimizer.step()
-        return loss.detach()
