@@ -3,15 +3,20 @@
 #
 #   bash bench/gpu_check.sh                       # on a GPU machine, from the repository root
 #
-# With the device tool: carry the MNIST cache as .gpu-data (cp -r ~/.cache/jointvae/mnist .gpu-data/mnist
-# first; 53 MB, the machine has no internet) and run `bash bench/gpu_check.sh` there. Each part has its own
-# time limit, so one slow part cannot eat the others; a part that fails leaves its log and the rest go on.
+# With the device tool: run bench/prepare_gpu_carry.sh here first (the MNIST cache and a few wheels: the GPU
+# machine has no internet), then `bash bench/gpu_check.sh` there with carry [".gpu-data", ".gpu-wheels"].
+# Each part has its own time limit, so one slow part cannot eat the others; a part that fails leaves its log
+# and the rest go on.
 set -uo pipefail
 OUT=${OUT:-gpu-check-out}
 mkdir -p "$OUT"
 export JOINTVAE_DATA=${JOINTVAE_DATA:-$PWD/.gpu-data}
 export PYTHONPATH=$PWD${PYTHONPATH:+:$PYTHONPATH}
 start=$(date +%s)
+# What the bare machine lacks, from the carried wheels (never from the internet).
+if [ -d .gpu-wheels ] && ! python -c "import imageio, pytest, hypothesis" 2>/dev/null; then
+    pip install --quiet --no-index --find-links .gpu-wheels imageio pillow pytest hypothesis > "$OUT/install.txt" 2>&1
+fi
 part() {   # part NAME SECONDS COMMAND...: run COMMAND with a time limit, output to $OUT/NAME.txt
     local name=$1 limit=$2
     shift 2
