@@ -11,7 +11,8 @@ setup(
     packages=find_packages(include=["refnet", "refnet.*", "kernels", "kernels.*", "jointvae", "jointvae.*",
                                     "verify", "verify.*"]),
     package_data={"kernels": ["*.cu", "*.h"]},
-    install_requires=["numpy>=1.23", "imageio>=2.20"],
+    # threadpoolctl: the BLAS thread count chosen at run time (a busy machine must not make a run collapse).
+    install_requires=["numpy>=1.23", "imageio>=2.20", "threadpoolctl>=3.1"],
     extras_require={
         "gpu": ["cupy-cuda12x>=13"],
         # NVRTC (CUDA's runtime compiler, no GPU needed) lets CI compile every kernel in kernels/.

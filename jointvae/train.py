@@ -18,6 +18,8 @@ import math
 import os
 import sys
 
+from threadpoolctl import threadpool_limits
+
 import refnet
 
 from .training.stopping import TrainingStopped
@@ -74,6 +76,9 @@ def parse_args(argv):
                    help="steps between checkpoints (default 1000)")
     p.add_argument("--print-every", type=bounded(int, 1), default=500, help="steps between progress lines (default 500)")
     p.add_argument("--no-pictures", action="store_true", help="skip the pictures (frames and final PNGs)")
+    p.add_argument("--threads", type=bounded(int, 1, 1024),
+                   help="BLAS threads on the CPU (default 1: the matrices are small, and extra threads on a busy "
+                        "machine make a run many times slower; a resumed run keeps its own count)")
     return p.parse_args(argv)
 
 
@@ -124,7 +129,8 @@ def build_trainer(args):
         if args.init is not None:
             spec["init"] = args.init
         args.seed = 0 if args.seed is None else args.seed
-    trainer = Trainer(spec, out, seed=args.seed,
+    args.threads = choose_threads(args.threads, saved_args.get("blas_threads") if args.resume else None)
+    trainer = Trainer(spec, out, seed=args.seed, blas_threads=args.threads,
                       epochs=args.epochs if args.epochs is not None else saved_args.get("epochs"),
                       max_steps=args.steps if args.steps is not None else saved_args.get("max_steps"),
                       batch_size=None if args.resume else args.batch_size,
@@ -139,6 +145,15 @@ def build_trainer(args):
     return trainer
 
 
+def choose_threads(asked, recorded):
+    """BLAS threads: --threads, else the resumed run's own count, else 1. A resume with another count than the
+    run had gives slightly other weights (BLAS sums in another order): said, not refused."""
+    if asked is not None and recorded is not None and asked != recorded:
+        print(f"note: this run trained with {recorded} BLAS thread(s); with {asked} its weights will differ "
+              f"slightly from an uninterrupted run's", file=sys.stderr)
+    return asked or recorded or 1
+
+
 def read_train_args(path):
     """train_args.json of a run -> its settings, checked: ValueError naming the file and the field."""
     try:
@@ -151,6 +166,8 @@ def read_train_args(path):
     if not isinstance(saved, dict):
         raise ValueError(f"{path}: must hold a JSON object, not {type(saved).__name__}")
     fields = {"seed": (0, False), "epochs": (1, True), "max_steps": (1, True)}   # minimum, may be null
+    if saved.get("blas_threads") is not None:   # absent or null in runs from before it was recorded
+        fields["blas_threads"] = (1, True)
     for key, (minimum, nullable) in fields.items():
         value = saved.get(key)
         if value is None and nullable and key in saved:
@@ -194,7 +211,8 @@ def main(argv=None):
         if not args.no_pictures:
             from .evaluation.pictures import save_epoch_frame
             on_epoch_end = save_epoch_frame
-        trainer.run(on_epoch_end=on_epoch_end)
+        with threadpool_limits(limits=trainer.blas_threads, user_api="blas"):
+            trainer.run(on_epoch_end=on_epoch_end)
     except TrainingStopped as stopped:
         print(f"{stopped}; checkpoint written. Continue with: python -m jointvae.train {args.dataset} "
               f"--out {trainer.out_dir} --resume", file=sys.stderr)

@@ -250,3 +250,24 @@ def test_a_batch_larger_than_the_data_fails_before_anything_is_written(images, e
     status, error = train_cli(argv(images, tmp_path / "run")[:-2] + ["--batch-size", "49"])
     assert status != 0 and "batch size 49 is larger than the 48 training images" in error
     assert not (tmp_path / "run").exists()
+
+
+# ------------------------------------------------------------------ running
+
+
+def test_start_lines_and_progress_by_time_and_by_any_print_every(images, env, tmp_path, capsys, monkeypatch):
+    from jointvae.training import trainer
+    assert train_cli(argv(images, tmp_path / "a", "--steps", "12", "--print-every", "7")) == (0, None)   # the last wins
+    out = capsys.readouterr().out
+    assert "loading the training images" in out and "loaded 48 images" in out
+    assert "training jointvae on cpu: steps 1..12" in out and "1 BLAS thread(s)" in out
+    assert "step 7/12" in out and "step 12/12" in out   # 7 is not on the log's grid of 50: printed anyway
+    monkeypatch.setattr(trainer, "PROGRESS_SECONDS", 0.0)   # a slow run: a line at least every PROGRESS_SECONDS
+    assert train_cli(argv(images, tmp_path / "b", "--steps", "5")) == (0, None)
+    assert sum("steps/s" in line for line in capsys.readouterr().out.splitlines()) == 5
+
+
+def test_threads_are_recorded_and_a_resume_with_others_says_what_it_changes(images, run_at_100, capsys):
+    assert json.loads((run_at_100 / "train_args.json").read_text())["blas_threads"] == 1
+    assert train_cli(resume_argv(images, run_at_100, "--steps", "101", "--threads", "2")) == (0, None)
+    assert "trained with 1 BLAS thread(s); with 2 its weights will differ" in capsys.readouterr().err

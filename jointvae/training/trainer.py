@@ -33,6 +33,9 @@ from .static_step import FlatNetwork, StaticStep
 from .stopping import StopSignals, TrainingStopped
 
 
+PROGRESS_SECONDS = 20   # the longest silence between progress lines
+
+
 class NonFiniteError(RuntimeError):
     """Training met a NaN or an infinity: the message names the step; the last good checkpoint is kept."""
 
@@ -40,7 +43,7 @@ class NonFiniteError(RuntimeError):
 class Trainer:
     def __init__(self, spec, out_dir, seed=0, epochs=None, max_steps=None, batch_size=None, lr=None,
                  device="cpu", checkpoint_every=1000, print_every=500, images=None, log=print, graph=True,
-                 buffered=None):
+                 buffered=None, blas_threads=None):
         """device 'gpu': the step runs over fixed buffers on our kernels (buffered_step), replayed as one CUDA
         graph unless graph=False; buffered=True does the same on the CPU (without a graph), to check it."""
         self.spec = dict(spec)
@@ -52,6 +55,7 @@ class Trainer:
         self.max_steps = max_steps
         self.out_dir, self.seed, self.device = out_dir, int(seed), device
         self.checkpoint_every, self.print_every = int(checkpoint_every), int(print_every)
+        self.blas_threads = blas_threads   # recorded in train_args.json: a resume uses the same (same sums)
         self.record_every = int(self.spec.get("record_loss_every", 50))
         self.print = log
         self.xp = refnet.backend.require_gpu() if device == "gpu" else np
@@ -80,7 +84,8 @@ class Trainer:
 
     def args(self):
         return {"seed": self.seed, "epochs": self.epochs, "max_steps": self.max_steps,
-                "checkpoint_every": self.checkpoint_every, "print_every": self.print_every}
+                "checkpoint_every": self.checkpoint_every, "print_every": self.print_every,
+                "blas_threads": self.blas_threads}
 
     def trained(self):
         """{'model': (layer, optimizer)[, 'discriminator': (layer, optimizer)]}: what a checkpoint holds."""
@@ -199,7 +204,11 @@ class Trainer:
     def run(self, on_epoch_end=None):
         """Train to total_steps(); on SIGINT, SIGTERM or SIGUSR1 stop after the current step with its checkpoint
         written (TrainingStopped); on a non-finite loss stop with NonFiniteError."""
+        self.print(f"loading the training images ({self.spec.get('folder') or self.spec.get('dataset')}; "
+                   f"cache: {data.default_data_dir()})")
+        loading = time.perf_counter()
         self.load_data()    # first: data or a batch that cannot be used stops the run before anything is written
+        self.print(f"loaded {len(self.images)} images in {time.perf_counter() - loading:.1f} s")
         if self.spec["batch_size"] > len(self.images):
             raise ValueError(f"batch size {self.spec['batch_size']} is larger than the {len(self.images)} training "
                              f"images: choose --batch-size {len(self.images)} or less")
@@ -211,6 +220,10 @@ class Trainer:
             json.dump(self.args(), f, indent=2)
         per_epoch, total = self.batches_per_epoch(), self.total_steps()
         start_step, start_time = self.step, time.perf_counter()
+        self.print(f"training {self.spec.get('model', 'jointvae')} on {self.device}"
+                   f"{' (one CUDA graph per step)' if self.graph else ''}: steps {self.step + 1}..{total} "
+                   f"({per_epoch} per epoch, batch {self.spec['batch_size']}"
+                   f"{f', {self.blas_threads} BLAS thread(s)' if self.blas_threads else ''}), into {self.out_dir}")
         # A fresh run starts its own log; a resumed one continues the log its checkpoint matches.
         log = open(os.path.join(self.out_dir, "log.jsonl"), "a" if self.step else "w", encoding="utf-8")
         with StopSignals() as stop:
@@ -222,6 +235,7 @@ class Trainer:
         return self
 
     def _loop(self, log, stop, on_epoch_end, per_epoch, total, start_step, start_time):
+        last_line = time.perf_counter()
         while self.step < total:
             epoch, first_batch = divmod(self.step, per_epoch)
             for idx in self.epoch_order(epoch)[first_batch:]:
@@ -231,12 +245,18 @@ class Trainer:
                 logged = self.step % self.record_every == 0 or self.step == total
                 if logged or self.xp is np:   # on a GPU only where the figures are fetched anyway: no extra sync
                     self._stop_if_non_finite(stats)
-                if logged:
-                    record = make_record(stats, self.step, epoch, time.perf_counter() - start_time)
-                    log.write(json.dumps(record) + "\n")
-                    log.flush()
-                    if self.step % self.print_every == 0 or self.step == total:
+                # A progress line every print_every steps, and at least every PROGRESS_SECONDS: a slow run
+                # says how it goes from its first minute on, whatever print_every is.
+                now = time.perf_counter()
+                printed = self.step % self.print_every == 0 or self.step == total or now - last_line >= PROGRESS_SECONDS
+                if logged or printed:
+                    record = make_record(stats, self.step, epoch, now - start_time)
+                    if logged:
+                        log.write(json.dumps(record) + "\n")
+                        log.flush()
+                    if printed:
                         self.print(self._progress_line(record, start_step, start_time, total, per_epoch))
+                        last_line = now
                 if self.step % self.checkpoint_every == 0 or self.step == total:
                     self.save_checkpoint()
                 if stop.received is not None:
