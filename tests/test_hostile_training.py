@@ -271,3 +271,30 @@ def test_threads_are_recorded_and_a_resume_with_others_says_what_it_changes(imag
     assert json.loads((run_at_100 / "train_args.json").read_text())["blas_threads"] == 1
     assert train_cli(resume_argv(images, run_at_100, "--steps", "101", "--threads", "2")) == (0, None)
     assert "trained with 1 BLAS thread(s); with 2 its weights will differ" in capsys.readouterr().err
+
+
+NUMERIC_OPTIONS = ["--batch-size", "--steps", "--epochs", "--lr", "--seed", "--checkpoint-every", "--print-every",
+                   "--threads"]
+
+
+def test_fuzzed_numeric_options_are_refused_in_one_line_or_accepted(tmp_path, hyp_settings):
+    """Any text for any numeric option: argparse's one-line error (exit 2) naming the option, or a value in range;
+    never a traceback, never a file written (parsing only: nothing trains here)."""
+    from hypothesis import given
+    from hypothesis import strategies as st
+    values = st.one_of(st.integers(-10**20, 10**20).map(str), st.floats(allow_nan=True).map(repr),
+                       st.text(max_size=8), st.sampled_from(["0", "-0", "1e400", "nan", "inf", "0x10", "1_000", ""]))
+
+    @hyp_settings
+    @given(option=st.sampled_from(NUMERIC_OPTIONS), value=values)
+    def check(option, value):
+        try:
+            args = train.parse_args(["mnist", "--out", str(tmp_path / "run"), f"{option}={value}"])
+        except SystemExit as stop:
+            assert stop.code == 2
+            return
+        parsed = getattr(args, option[2:].replace("-", "_"))
+        assert parsed is not None and parsed == parsed and parsed > 0 or option == "--seed" and parsed >= 0
+        assert not (tmp_path / "run").exists()
+
+    check()
