@@ -26,7 +26,7 @@ import sys
 import imageio.v2 as imageio
 
 from .models.model_folder import load_model
-from .evaluation.inspection import LatentChoiceError, check_choice, default_values, edit_strip
+from .evaluation.inspection import TRAVERSAL_STEPS, LatentChoiceError, check_choice, default_values, edit_strip
 from .evaluation.pictures import tile
 from .data.imagefiles import read_image
 
@@ -44,16 +44,23 @@ def parse_values(text, integers):
     return values
 
 
-def main(argv=None):
+def build_parser():
     p = argparse.ArgumentParser(prog="python -m jointvae.edit", description=__doc__.splitlines()[0])
     p.add_argument("path", help="model folder: specs.json + weights.npz (or model.pt)")
     p.add_argument("image", help="a PNG or JPEG file")
     which = p.add_mutually_exclusive_group(required=True)
-    which.add_argument("--unit", type=int, help="continuous unit to set")
+    which.add_argument("--unit", type=int, help="continuous unit to set (this or --disc)")
     which.add_argument("--disc", type=int, help="discrete latent whose category to set")
-    p.add_argument("--values", help="comma-separated values (categories for --disc); default: a traversal / all")
-    p.add_argument("--out", help="PNG to write (default: edit_<image stem>_unit<K>.png here)")
-    args = p.parse_args(argv)
+    p.add_argument("--values", help="comma-separated values, categories for --disc; write --values=-2,0,2 when "
+                                    f"the first is negative (default: for --unit the {TRAVERSAL_STEPS} values from "
+                                    "Phi^-1(0.05) to Phi^-1(0.95), for --disc every category)")
+    p.add_argument("--out", help="PNG to write (default: edit_<image stem>_unit<K>.png, or _disc<I>.png, "
+                                 "in the current directory)")
+    return p
+
+
+def main(argv=None):
+    args = build_parser().parse_args(argv)
     stem = os.path.splitext(os.path.basename(args.image))[0]
     chosen = f"unit{args.unit}" if args.unit is not None else f"disc{args.disc}"
     out = args.out or f"edit_{stem}_{chosen}.png"

@@ -2,9 +2,11 @@
 
 Trains each model on dSprites with its preset spec for S steps and N seeds,
 scores every run (FactorVAE metric, β-VAE metric, MIG, reconstruction error of
-the eval-mode code), and appends one table, per seed and mean +- sd, to
-docs/results.md. Runs live in --out/MODEL-seedK and are reused: a finished run
-is only evaluated again if its eval.json is missing, an unfinished one resumes.
+the eval-mode code), prints one table, per seed and mean +- sd, and appends it
+to results.md in the run folder --out (or to --results FILE: e.g. the tracked
+docs/results.md, once a comparison is worth keeping). Runs live in
+--out/MODEL-seedK and are reused: a finished run is only evaluated again if its
+eval.json is missing, an unfinished one resumes.
 """
 import argparse
 import json
@@ -40,7 +42,7 @@ def train_and_score(model_name, seed, steps, out, votes, samples=10000, log=prin
     log(f"{model_name} seed {seed}: scoring")
     images, _ = data.load_dataset("dsprites")
     result = {"model": model_name, "seed": seed, "steps": trainer.step,
-              **score_with_disentanglement(trainer.model, images, seed, *votes, n_samples=samples)}
+              **score_with_disentanglement(trainer.model, images, seed, *votes, n_samples=samples, log=log)}
     with open(eval_path, "w", encoding="utf-8") as f:
         json.dump(result, f)
     return result
@@ -49,24 +51,37 @@ def train_and_score(model_name, seed, steps, out, votes, samples=10000, log=prin
 def append_results(path, command, results, models, steps, seeds, votes, samples, seconds):
     """Append the comparison's markdown section to the file at path; -> the text appended."""
     text = comparison_section(command, results, models, steps, seeds, votes, samples, seconds)
+    os.makedirs(os.path.dirname(path) or ".", exist_ok=True)
     with open(path, "a", encoding="utf-8") as f:
         f.write(text)
     return text
 
 
+OUT = os.path.join("runs", "dsprites-compare")
+
+
+def build_parser():
+    p = argparse.ArgumentParser(prog="python -m jointvae.experiments", description=__doc__.splitlines()[0])
+    p.add_argument("experiment", choices=["dsprites-compare"], help="the experiment to run")
+    p.add_argument("--seeds", type=int, default=1, help="seeds per model, 0..N-1 (default: 1)")
+    p.add_argument("--steps", type=int, required=True, help="training steps per run (required)")
+    p.add_argument("--models", nargs="+", choices=MODELS, default=list(MODELS), metavar="MODEL",
+                   help=f"models to compare, of {', '.join(MODELS)} (default: all of them)")
+    p.add_argument("--votes", type=int, nargs=2, default=(10000, 5000), metavar=("TRAIN", "EVAL"),
+                   help="training and evaluation votes of the FactorVAE and beta-VAE metrics (default: 10000 5000)")
+    p.add_argument("--samples", type=int, default=10000,
+                   help="images for the units' scale, MIG and reconstruction (default: 10000)")
+    p.add_argument("--out", default=OUT, help=f"run folder: one MODEL-seedK folder per run (default: {OUT})")
+    p.add_argument("--results", metavar="FILE",
+                   help="markdown file to append the table to (default: results.md in --out; the tracked "
+                        "docs/results.md only when named here)")
+    return p
+
+
 def main(argv=None):
     import time
     refnet.retain_freed_memory()   # refnet/memory.py
-    p = argparse.ArgumentParser(prog="python -m jointvae.experiments", description=__doc__.splitlines()[0])
-    p.add_argument("experiment", choices=["dsprites-compare"])
-    p.add_argument("--seeds", type=int, default=1)
-    p.add_argument("--steps", type=int, required=True, help="training steps per run")
-    p.add_argument("--models", nargs="+", choices=MODELS, default=list(MODELS))
-    p.add_argument("--votes", type=int, nargs=2, default=(10000, 5000), metavar=("TRAIN", "EVAL"))
-    p.add_argument("--samples", type=int, default=10000, help="images for scale, MIG and reconstruction")
-    p.add_argument("--out", default=os.path.join("runs", "dsprites-compare"))
-    p.add_argument("--results", default=os.path.join("docs", "results.md"), help="markdown file to append to")
-    args = p.parse_args(sys.argv[1:] if argv is None else argv)
+    args = build_parser().parse_args(sys.argv[1:] if argv is None else argv)
     if args.seeds < 1 or args.steps < 1:
         raise SystemExit("error: --seeds and --steps must be at least 1")
     start = time.perf_counter()
@@ -76,8 +91,10 @@ def main(argv=None):
     except (ValueError, FileNotFoundError, RuntimeError) as e:
         raise SystemExit(f"error: {e}") from None
     command = "python -m jointvae.experiments " + " ".join(sys.argv[1:] if argv is None else argv)
-    print(append_results(args.results, command, results, args.models, args.steps, args.seeds, args.votes,
+    results_path = args.results or os.path.join(args.out, "results.md")
+    print(append_results(results_path, command, results, args.models, args.steps, args.seeds, args.votes,
                          args.samples, time.perf_counter() - start))
+    print(f"appended the table to {results_path}")
     return 0
 
 

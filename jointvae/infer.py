@@ -12,14 +12,23 @@ stderr. Default --out: infer_unit<K>.csv (or infer_disc<I>.csv) in the current
 directory.
 
 --labels names a CSV with a header and columns `path,label` (path relative to
-FOLDER, label a number); the Pearson and Spearman correlations between value
-and label over the images that have a label are printed, with how many matched.
+FOLDER), and how the value goes with the label, over the images that have one,
+is printed with how many matched:
+
+    --unit K   label a number: the Pearson and Spearman correlations of value and label
+    --disc I   label a class (any text; numbers are compared as numbers): a category index is a name,
+               not a quantity, so no correlation: the accuracy of mapping each category to its most
+               frequent label (beside chance, always guessing the most frequent label), the normalised
+               mutual information of category and label (0 independent, 1 one determines the other),
+               and the mapping itself
 
 In Python:
 
     from jointvae.evaluation.inspection import correlations, latent_values
+    from jointvae.evaluation.scores import category_agreement
     values = latent_values(model, images_uint8, unit=3)      # float64 (N,)
     pearson, spearman = correlations(values, labels)
+    agreement = category_agreement(latent_values(model, images_uint8, disc=0), labels)
 """
 import argparse
 import csv
@@ -30,6 +39,7 @@ import numpy as np
 
 from .models.model_folder import load_model
 from .evaluation.inspection import FOLDER_BATCH, check_choice, correlations, infer_folder
+from .evaluation.scores import category_agreement
 from .data.imagefiles import describe_skipped
 
 
@@ -37,8 +47,9 @@ class LabelsFileError(ValueError):
     """A labels CSV that cannot be used; the message names the file, the line and the problem."""
 
 
-def read_labels(path):
-    """CSV with header `path,label` -> {relative path: float label}; raises LabelsFileError."""
+def read_labels(path, classes=False):
+    """CSV with header `path,label` -> {relative path: float label}; raises LabelsFileError.
+    classes: labels are classes (for --disc): a number is read as a number, any other text kept as text."""
     if not os.path.isfile(path):
         raise LabelsFileError(f"{path}: no such file")
     labels = {}
@@ -51,11 +62,14 @@ def read_labels(path):
             row = {(k or "").strip(): v for k, v in row.items()}
             line = reader.line_num
             name = (row.get("path") or "").strip().replace("\\", "/").removeprefix("./")
+            text = (row.get("label") or "").strip()
             try:
-                label = float(row.get("label") or "")
+                label = float(text)
             except ValueError:
-                raise LabelsFileError(f"{path}, line {line}: label {row.get('label')!r} is not a number") from None
-            if not name or not np.isfinite(label):
+                if not classes:
+                    raise LabelsFileError(f"{path}, line {line}: label {row.get('label')!r} is not a number") from None
+                label = text
+            if not name or not text or (isinstance(label, float) and not np.isfinite(label)):
                 raise LabelsFileError(f"{path}, line {line}: needs a path and a finite label")
             if name in labels:
                 raise LabelsFileError(f"{path}, line {line}: {name} is labelled twice")
@@ -74,17 +88,47 @@ def write_csv(out, paths, values):
             writer.writerow([p, f"{v:.6g}" if isinstance(v, (float, np.floating)) else int(v)])
 
 
-def main(argv=None):
+def build_parser():
     p = argparse.ArgumentParser(prog="python -m jointvae.infer", description=__doc__.splitlines()[0])
     p.add_argument("path", help="model folder: specs.json + weights.npz (or model.pt)")
     p.add_argument("folder", help="folder of PNG / JPEG images (searched recursively)")
     which = p.add_mutually_exclusive_group(required=True)
-    which.add_argument("--unit", type=int, help="continuous unit whose mean to report")
+    which.add_argument("--unit", type=int, help="continuous unit whose mean to report (this or --disc)")
     which.add_argument("--disc", type=int, help="discrete latent whose most probable category to report")
-    p.add_argument("--labels", help="CSV with header path,label (paths relative to FOLDER)")
-    p.add_argument("--out", help="CSV to write (default: infer_unit<K>.csv here)")
-    p.add_argument("--batch-size", type=int, default=FOLDER_BATCH)
-    args = p.parse_args(argv)
+    p.add_argument("--labels", help="CSV with header path,label (paths relative to FOLDER): with --unit, "
+                                    "correlations with a numeric label; with --disc, accuracy and NMI against "
+                                    "a class label (default: none)")
+    p.add_argument("--out", help="CSV to write (default: infer_unit<K>.csv or infer_disc<I>.csv here)")
+    p.add_argument("--batch-size", type=int, default=FOLDER_BATCH,
+                   help=f"images read and encoded at a time (default: {FOLDER_BATCH})")
+    return p
+
+
+def report_labels(values, paths, labels, disc):
+    """The line printed for --labels: correlations for a unit, category measures for a discrete latent."""
+    matched = [i for i, name in enumerate(paths) if name in labels]
+    found = f"labels: {len(matched)} of {len(paths)} images matched ({len(labels)} labelled paths)"
+    truth = [labels[paths[i]] for i in matched]
+    if disc:
+        if not matched:
+            return f"{found}; no agreement to measure: no image has a label"
+        agree = category_agreement(values[matched], truth)
+        mapping = ", ".join(f"{c}->{_label(v)}" for c, v in agree["mapping"].items())
+        nmi = "nan (neither varies)" if np.isnan(agree["nmi"]) else f"{agree['nmi']:.4f}"
+        return (f"{found}; accuracy {agree['accuracy']:.4f} (each category -> its most frequent label; chance "
+                f"{agree['chance']:.4f}), NMI {nmi}; categories -> labels: {mapping}")
+    pearson, spearman = correlations(values[matched], truth)
+    if np.isnan(pearson):
+        return f"{found}; no correlation: it needs 2 or more matches and values and labels that vary"
+    return f"{found}; pearson {pearson:.4f}, spearman {spearman:.4f}"
+
+
+def _label(value):
+    return f"{value:g}" if isinstance(value, float) else str(value)
+
+
+def main(argv=None):
+    args = build_parser().parse_args(argv)
     chosen = f"unit{args.unit}" if args.unit is not None else f"disc{args.disc}"
     out = args.out or f"infer_{chosen}.csv"
     try:
@@ -92,7 +136,8 @@ def main(argv=None):
             raise ValueError(f"--batch-size must be at least 1, got {args.batch_size}")
         model = load_model(args.path)
         check_choice(model, args.unit, args.disc)
-        labels = read_labels(args.labels) if args.labels else None   # a bad labels file fails before the work
+        disc = args.disc is not None
+        labels = read_labels(args.labels, classes=disc) if args.labels else None   # fails before the work
         paths, values, skipped, tried = infer_folder(model, args.folder, args.unit, args.disc, args.batch_size)
         if not tried:
             raise ValueError(f"{args.folder}: no .png, .jpg or .jpeg files below it")
@@ -105,13 +150,7 @@ def main(argv=None):
         raise SystemExit(f"error: {e}") from None
     print(f"wrote {out}: {len(paths)} images, {chosen}")
     if labels is not None:
-        matched = [i for i, name in enumerate(paths) if name in labels]
-        pearson, spearman = correlations(values[matched], [labels[paths[i]] for i in matched])
-        found = f"labels: {len(matched)} of {len(paths)} images matched ({len(labels)} labelled paths)"
-        if np.isnan(pearson):
-            print(f"{found}; no correlation: it needs 2 or more matches and values and labels that vary")
-        else:
-            print(f"{found}; pearson {pearson:.4f}, spearman {spearman:.4f}")
+        print(report_labels(values, paths, labels, disc))
     return 0
 
 

@@ -240,14 +240,15 @@ def test_visualize_an_rgb_model_without_data(tmp_path):
     model.params["latent_to_features.0.weight"][:, 0] = 0
     folder = str(tmp_path / "celeba-like")
     save_model(folder, model, {**SPEC, "latent_spec": model.latent_spec, "dataset": "celeba"})
-    assert visualize.main([folder, "--units", "2"]) == 0
-    names = sorted(os.listdir(folder))
-    assert names == ["samples.png", "samples_disc0.png", "specs.json", "traversal_cont.png", "traversal_disc.png",
-                     "weights.npz"]
-    samples = imageio.imread(os.path.join(folder, "samples.png"))
+    pics = str(tmp_path / "pics")
+    assert visualize.main([folder, "--units", "2", "--out", pics]) == 0
+    assert sorted(os.listdir(folder)) == ["specs.json", "weights.npz"]      # the model folder is input only
+    names = sorted(os.listdir(pics))
+    assert names == ["samples.png", "samples_disc0.png", "traversal.gif", "traversal_cont.png", "traversal_disc.png"]
+    samples = imageio.imread(os.path.join(pics, "samples.png"))
     assert samples.shape == (4 * 66 + 2, 10 * 66 + 2, 3)       # RGB, 4 rows of 10 prior samples
     assert samples[2:66, 2:66].std() > 0
-    traversal = imageio.imread(os.path.join(folder, "traversal_cont.png"))
+    traversal = imageio.imread(os.path.join(pics, "traversal_cont.png"))
     assert traversal.shape == (2 * 66 + 2, 10 * 66 + 2, 3)     # --units 2: the two units that matter
     loaded = load_model(folder)
     order, _ = pictures.continuous_units_by_effect(loaded, np.random.default_rng(0))

@@ -34,4 +34,4 @@ def test_cli_exit_status(capsys):
     from verify.__main__ import main
     assert main(["--only", "Flatten", "--profile", "ci"]) == 0
     assert "PASS" in capsys.readouterr().out
-    assert main(["--only", "no such check"]) == 1  # nothing ran: not a success
+    assert main(["--only", "no such check"]) == 2  # nothing to run: an error naming it, not a success

@@ -143,10 +143,26 @@ def adjoint_outcome(hyp_settings):
         lhs = float(np.sum(cols * c))
         rhs = float(np.sum(x * refnet.col2im(c, x.shape, cfg["stride"], cfg["padding"])))
         return abs(lhs - rhs) / max(abs(lhs), abs(rhs), 1.0), f"<im2col(x),c>={lhs:.6g} <x,col2im(c)>={rhs:.6g}"
-    return _run("adjoint", "im2col / col2im", conv_configs(), measure, 1e-12, hyp_settings)
+    return _run("adjoint", ADJOINT, conv_configs(), measure, 1e-12, hyp_settings)
 
 
-def closed_form_outcomes(hyp_settings):
+CLOSED_FORMS = ("kl_normal vs Monte Carlo (200k samples)", "kl_normal vs numerical integration",
+                "kl_categorical_uniform vs definition")
+ADJOINT = "im2col / col2im"
+
+
+def check_names():
+    """The name of every check run_all runs, in its order (what --only matches against)."""
+    return ([case.name for case in CASES + KERNEL_CASES + EXACT_CASES] + [ADJOINT] + list(CLOSED_FORMS)
+            + [mutant.name for mutant in MUTANTS + KERNEL_MUTANTS + EXACT_MUTANTS])
+
+
+def matches(name, only):
+    """--only's rule: the check's name contains `only`, ignoring case (every check when only is None)."""
+    return only is None or only.lower() in name.lower()
+
+
+def closed_form_outcomes(hyp_settings, wanted=lambda name: True):
     normal = st.fixed_dictionaries(dict(mu=st.floats(-3, 3), logvar=st.floats(-4, 4)))
 
     def monte_carlo(cfg, seed):
@@ -167,14 +183,11 @@ def closed_form_outcomes(hyp_settings):
         return closed_forms.kl_categorical_definition_error(alpha), "absolute error"
 
     few = settings(hyp_settings, max_examples=min(hyp_settings.max_examples, 20))  # each MC example is 200k samples
-    return [
-        _run("closed-form", "kl_normal vs Monte Carlo (200k samples)", normal, monte_carlo,
-             closed_forms.MC_TOLERANCE, few),
-        _run("closed-form", "kl_normal vs numerical integration", normal, integration,
-             closed_forms.INTEGRATION_TOLERANCE, hyp_settings),
-        _run("closed-form", "kl_categorical_uniform vs definition", categorical, definition,
-             closed_forms.CATEGORICAL_TOLERANCE, hyp_settings),
-    ]
+    checks = zip(CLOSED_FORMS, (normal, normal, categorical), (monte_carlo, integration, definition),
+                 (closed_forms.MC_TOLERANCE, closed_forms.INTEGRATION_TOLERANCE, closed_forms.CATEGORICAL_TOLERANCE),
+                 (few, hyp_settings, hyp_settings))
+    return [_run("closed-form", name, strategy, measure, tolerance, chosen)
+            for name, strategy, measure, tolerance, chosen in checks if wanted(name)]
 
 
 def run_all(profile="default", only=None):
@@ -183,7 +196,7 @@ def run_all(profile="default", only=None):
     hyp_settings = hypothesis_settings(profile)
 
     def wanted(name):
-        return only is None or only.lower() in name.lower()
+        return matches(name, only)
 
     for case in CASES + KERNEL_CASES:
         if wanted(case.name):
@@ -191,11 +204,9 @@ def run_all(profile="default", only=None):
     for case in EXACT_CASES:
         if wanted(case.name):
             yield exact_outcome(case, hyp_settings)
-    if wanted("im2col / col2im"):
+    if wanted(ADJOINT):
         yield adjoint_outcome(hyp_settings)
-    for outcome_fn in (closed_form_outcomes,):
-        if wanted("kl_normal") or wanted("kl_categorical") or only is None:
-            yield from outcome_fn(hyp_settings)
+    yield from closed_form_outcomes(hyp_settings, wanted)
     for mutant in MUTANTS + KERNEL_MUTANTS:
         if wanted(mutant.name):
             yield gradient_outcome(mutant, hyp_settings, expect_failure=True)

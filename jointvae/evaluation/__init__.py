@@ -6,4 +6,5 @@ never the trainer or a CLI module.
     pictures.py    every picture: reconstructions, prior samples, traversals, training frames, the KL plot
     inspection.py  the eval-mode codes of images, choosing one latent and setting or reading it (edit, infer)
     report.py      the markdown table of a comparison of scored runs
+    progress.py    time-based progress lines (rate, ETA) of a long encoding
 """

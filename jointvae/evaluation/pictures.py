@@ -5,9 +5,11 @@
     prior_samples(model, rng)                            codes from the prior, decoded (no data needed)
     samples_per_category(model, i, rng)                  a row per category of discrete latent i
     continuous_traversal(model, units)                   a row per unit, swept over inspection.traversal_values()
+    traversal_frames(model, units)                       the same sweep as an animation: a frame per value
     discrete_traversal(model)                            a row per discrete latent, over its categories
     save_epoch_frame(trainer, epoch)                     the trainer's epoch callback: frames/epoch_NNNN.png
     kl_plot(out_dir, path)                               each unit's KL over training (matplotlib)
+    save_gif(path, frames)                               frames as a looping GIF
     write_all(out_dir, model)                            all of them, as the files jointvae.visualize lists
 """
 import glob
@@ -25,6 +27,10 @@ from .inspection import TRAVERSAL_STEPS, decode, model_xp, one_hot, traversal_va
 from .scores import encode_dataset
 
 SAMPLES_PER_ROW = 10
+GIF_STEPS = 20          # values of the sweep in traversal.gif (there and back: 2 * GIF_STEPS - 2 frames)
+GIF_COLUMNS = 8         # units side by side in a frame of traversal.gif
+GIF_SECONDS = 0.1       # per frame of traversal.gif
+TRAINING_GIF_SECONDS = 0.3   # per epoch frame of training.gif
 
 
 def tile(images, pad=2):
@@ -77,8 +83,9 @@ def samples_per_category(model, latent_index, rng, n=SAMPLES_PER_ROW):
     return tile(np.stack(rows))
 
 
-def continuous_traversal(model, unit_order, steps=TRAVERSAL_STEPS):
-    """Rows: continuous units in `unit_order`; columns: that unit swept, the others 0, discrete codes fixed to 0."""
+def traversal_images(model, unit_order, steps=TRAVERSAL_STEPS):
+    """Continuous units in `unit_order`, each swept over traversal_values(steps), the other units 0 and the
+    discrete codes fixed to category 0 -> decoded float32 (len(unit_order), steps, C, H, W)."""
     cont_dim = model.latent_spec["cont"]
     discs = [one_hot(np.zeros(steps, int), k, steps) for k in model.latent_spec["disc"]]
     rows = []
@@ -86,7 +93,34 @@ def continuous_traversal(model, unit_order, steps=TRAVERSAL_STEPS):
         cont = np.zeros((steps, cont_dim), np.float32)
         cont[:, unit] = traversal_values(steps)
         rows.append(decode(model, latent_code(model, cont, discs)))
-    return tile(np.stack(rows))
+    return np.stack(rows)
+
+
+def continuous_traversal(model, unit_order, steps=TRAVERSAL_STEPS):
+    """Rows: continuous units in `unit_order`; columns: that unit swept, the others 0, discrete codes fixed to 0."""
+    return tile(traversal_images(model, unit_order, steps))
+
+
+def traversal_frames(model, unit_order, steps=GIF_STEPS, columns=GIF_COLUMNS):
+    """The continuous traversal as an animation: frame t shows every unit of `unit_order` (`columns` a row, in
+    order) set to value t of traversal_values(steps), as continuous_traversal decodes it; the sweep goes from
+    Phi^-1(0.05) to Phi^-1(0.95) and back, so the GIF loops without a jump. -> list of uint8 pictures."""
+    images = traversal_images(model, unit_order, steps)            # (U, steps, C, H, W)
+    units = len(images)
+    cols = max(1, min(columns, units))
+    rows = -(-units // cols)
+    blank = np.ones((rows * cols - units,) + images.shape[1:], np.float32)
+    grid = np.concatenate([images, blank]).reshape((rows, cols) + images.shape[1:])
+    there_and_back = list(range(steps)) + list(range(steps - 2, 0, -1))
+    return [tile(grid[:, :, t]) for t in there_and_back]
+
+
+def save_gif(path, frames, seconds_per_frame=GIF_SECONDS):
+    """uint8 pictures (H, W) or (H, W, 3) -> a GIF that loops forever, each frame shown seconds_per_frame.
+    Written with Pillow, whose GIF duration is in milliseconds in every version (imageio's changed unit)."""
+    from PIL import Image   # Pillow arrives with imageio
+    first, *rest = [Image.fromarray(f) for f in frames]
+    first.save(path, save_all=True, append_images=rest, duration=int(round(1000 * seconds_per_frame)), loop=0)
 
 
 def discrete_traversal(model):
@@ -174,10 +208,15 @@ def kl_plot(out_dir, path):
     return True
 
 
-def write_all(out_dir, model=None, dataset=None, seed=0, units=None):
+def write_all(out_dir, model=None, dataset=None, seed=0, units=None, source=None, note=print):
     """Write every picture into out_dir; returns the paths written. units: show only the first `units`
-    continuous units of the ranking in traversal_cont.png (default: all)."""
-    model = model if model is not None else load_model(out_dir)
+    continuous units of the ranking in traversal_cont.png and traversal.gif (default: all).
+
+    source: the model's folder, where a training run keeps log.jsonl (the KL ranking and plot) and frames/
+    (training.gif); default out_dir, as when the trainer writes its own run's pictures. note(line) says
+    which picture was not made and why."""
+    source = out_dir if source is None else source
+    model = model if model is not None else load_model(source)
     name = dataset or getattr(model, "spec", {}).get("dataset")
     images = None
     rng = np.random.default_rng(seed)
@@ -202,19 +241,29 @@ def write_all(out_dir, model=None, dataset=None, seed=0, units=None):
     for i in range(len(model.latent_spec["disc"])):
         save(f"samples_disc{i}.png", samples_per_category(model, i, rng))
     if model.latent_spec["cont"]:
-        order = continuous_units_ranked(model, images, out_dir)[:units]
+        order = continuous_units_ranked(model, images, source)[:units]
         save("traversal_cont.png", continuous_traversal(model, order))
+        path = os.path.join(out_dir, "traversal.gif")
+        save_gif(path, traversal_frames(model, order))
+        written.append(path)
+    else:
+        note("skipped traversal.gif: the model has no continuous units to sweep")
     if model.latent_spec["disc"]:
         save("traversal_disc.png", discrete_traversal(model))
-    frames = sorted(glob.glob(os.path.join(out_dir, "frames", "epoch_*.png")))
+    frames = sorted(glob.glob(os.path.join(source, "frames", "epoch_*.png")))
     if frames:
         path = os.path.join(out_dir, "training.gif")
-        imageio.mimsave(path, [imageio.imread(f) for f in frames], duration=0.3)
+        save_gif(path, [imageio.imread(f) for f in frames], TRAINING_GIF_SECONDS)
         written.append(path)
-    if os.path.exists(os.path.join(out_dir, "log.jsonl")):
+    else:
+        note(f"skipped training.gif: {os.path.join(source, 'frames')} holds no epoch frames (training saves one "
+             f"per finished epoch)")
+    if os.path.exists(os.path.join(source, "log.jsonl")):
         path = os.path.join(out_dir, "kl_per_unit.png")
-        if kl_plot(out_dir, path):
+        if kl_plot(source, path):
             written.append(path)
         else:
-            print("skipped kl_per_unit.png: matplotlib is not installed (pip install '.[plots]')")
+            note("skipped kl_per_unit.png: matplotlib is not installed (pip install '.[plots]')")
+    else:
+        note(f"skipped kl_per_unit.png: {source} has no training log (log.jsonl)")
     return written

@@ -28,7 +28,8 @@ def results_table(results, models):
 
 
 def comparison_section(command, results, models, steps, seeds, votes, samples, seconds):
-    """The section appended to docs/results.md: today's date, the command, this machine, the settings, the table."""
+    """The section experiments appends to a results file (its run folder's results.md, or docs/results.md
+    when named): today's date, the command, this machine, the settings, the table."""
     return (f"\n### dSprites comparison, {datetime.date.today().isoformat()}\n\n"
             f"`{command}` on {platform.node()} ({platform.processor() or platform.machine()}, "
             f"{os.cpu_count()} cores), {seconds / 60:.0f} min in all. {steps} training steps per run "

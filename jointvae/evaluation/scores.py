@@ -6,9 +6,11 @@ Every figure uses the eval-mode code z = [mu, one_hot(argmax alpha_i) ...] (insp
     disentanglement(model, dataset)                   FactorVAE, beta-VAE and MIG (metrics.py) of the code
     score_with_disentanglement(model, dataset)        both, on a dataset with known generative factors (dSprites)
 
-Each returns a JSON-friendly dict.
+Each returns a JSON-friendly dict. With log (a function taking one line; the command-line tools pass stderr)
+the encoding, which is nearly all of the time, reports its progress with rate and ETA (progress.py).
 """
 import functools
+import time
 
 import numpy as np
 
@@ -18,15 +20,17 @@ from .. import data
 from ..models.objective import kl_terms
 from . import metrics
 from .inspection import eval_codes
+from .progress import EVERY, Progress
 
 RECON_SAMPLE = 10000   # dSprites or image-folder images for the reconstruction and KL figures
 
 
-def encode_dataset(model, images_uint8, batch_size=500):
+def encode_dataset(model, images_uint8, batch_size=500, progress=None):
     """Reconstruction loss, KL and category probabilities of images under the eval-mode code.
 
     recon_n = sum_pixels BCE(x_hat_n, x_n); KL of each unit averaged over the images.
     images_uint8 (N, C, H, W) -> (recon (N,), KL per unit (cont + len(disc),), alphas of latent 0 (N, K) or None).
+    progress: a Progress advanced by each batch, or None.
     """
     recon, kl_sums, alphas = [], None, []
     for start in range(0, len(images_uint8), batch_size):
@@ -39,6 +43,8 @@ def encode_dataset(model, images_uint8, batch_size=500):
         kl_sums = units * len(x) if kl_sums is None else kl_sums + units * len(x)
         if dist["disc"]:
             alphas.append(dist["disc"][0])
+        if progress is not None:
+            progress.advance(len(x))
     recon = np.concatenate(recon)
     return recon, kl_sums / len(images_uint8), (np.concatenate(alphas) if alphas else None)
 
@@ -60,10 +66,36 @@ def discrete_accuracy(categories, labels, num_categories, num_labels=10):
     return accuracy, mapping, confusion
 
 
-def score_images(model, images, labels=None):
+def category_agreement(categories, labels):
+    """How well categories (a discrete latent) tell labels apart, as befits a categorical code.
+
+        accuracy   discrete_accuracy: each category mapped to its most frequent label
+        chance     the accuracy of guessing the most frequent label for every image
+        nmi        I(category; label) / ((H(category) + H(label)) / 2), plug-in (metrics.py), in [0, 1]:
+                   1 when one determines the other, 0 when independent; nan when neither varies
+
+    Labels are classes: any values (numbers or strings), compared for equality.
+    categories int (n,), labels (n,) -> dict with accuracy, chance, nmi and mapping {category: label}.
+    """
+    categories = np.asarray(categories, np.int64)
+    classes, label_index = np.unique(np.asarray(labels), return_inverse=True)
+    cats, cat_index = np.unique(categories, return_inverse=True)
+    accuracy, mapping, _ = discrete_accuracy(cat_index, label_index, len(cats), len(classes))
+    chance = float(np.bincount(label_index).max() / len(label_index)) if len(label_index) else float("nan")
+    mean_entropy = (metrics.entropy(cat_index, len(cats)) + metrics.entropy(label_index, len(classes))) / 2
+    nmi = (metrics.mutual_information(cat_index, len(cats), label_index, len(classes)) / mean_entropy
+           if mean_entropy > 0 else float("nan"))
+    return {"accuracy": accuracy, "chance": chance, "nmi": float(nmi),
+            "mapping": {int(c): classes[m].item() for c, m in zip(cats, mapping)}}
+
+
+def score_images(model, images, labels=None, log=None, every=EVERY):
     """Reconstruction loss (mean over images), KL in all and per unit ranked, and with labels (N,) the
-    discrete_accuracy of the first discrete latent. images uint8 (N, C, H, W) -> dict."""
-    recon, kl_units, alphas = encode_dataset(model, images)
+    discrete_accuracy of the first discrete latent. images uint8 (N, C, H, W) -> dict.
+    log: where the encoding's progress lines go (None: silent), at most one every `every` seconds."""
+    progress = Progress(len(images), "reconstruction and KL", log, every)
+    recon, kl_units, alphas = encode_dataset(model, images, progress=progress)
+    progress.finish()
     names = metrics.unit_names(model.latent_spec)
     ranked = sorted(zip(names, kl_units), key=lambda t: -t[1])
     result = {"images": int(len(images)), "recon_loss": float(recon.mean()),
@@ -85,15 +117,20 @@ class CodeTable:
     The metrics at their default sizes look at ~3 million images of a grid of
     737,280; encoding each grid image once and looking codes up is cheaper, and
     gives the same scores (the code of an image does not depend on its batch).
-    codes: (len(dataset), D), represent(images `chunk` at a time).
+    codes: (len(dataset), D), represent(images `chunk` at a time); progress: a Progress
+    advanced by each chunk, or None.
     """
 
-    def __init__(self, dataset, represent, chunk=4096):
+    def __init__(self, dataset, represent, chunk=4096, progress=None):
         self.dataset = dataset
         self.factor_names, self.factor_sizes = dataset.factor_names, dataset.factor_sizes
         self.sample_factors = dataset.sample_factors
-        self.codes = np.concatenate([represent(dataset[np.arange(i, min(i + chunk, len(dataset)))])
-                                     for i in range(0, len(dataset), chunk)])
+        codes = []
+        for i in range(0, len(dataset), chunk):
+            codes.append(represent(dataset[np.arange(i, min(i + chunk, len(dataset)))]))
+            if progress is not None:
+                progress.advance(len(codes[-1]))
+        self.codes = np.concatenate(codes)
 
     def images(self, factors):
         return self.dataset.flat_index(factors)
@@ -102,21 +139,39 @@ class CodeTable:
         return self.codes[flat]
 
 
-def disentanglement(model, dataset, seed=0, n_train=10000, n_eval=5000, n_samples=10000):
+def disentanglement(model, dataset, seed=0, n_train=10000, n_eval=5000, n_samples=10000, log=None, every=EVERY):
     """The three metrics of the model's eval-mode code on a factor dataset (metrics.all_metrics).
 
     n_train / n_eval: votes of the FactorVAE and β-VAE metrics; n_samples: images for
     the units' scale (FactorVAE) and for MIG. The code table is used when the metrics
-    would encode more images than the grid holds.
+    would encode more images than the grid holds. log / every: the encoding's progress, as score_images.
+    'seconds' gains 'code_table' (encoding every grid image once) when the table is used; the metrics'
+    own seconds then are look-ups, else they include their encoding.
     """
-    represent, scored = functools.partial(eval_codes, model), dataset
+    encode = functools.partial(eval_codes, model)
     # FactorVAE votes of `batch` images, β-VAE pairs (2 x batch per vote), plus the scale and MIG samples.
     looked_at = (n_train + n_eval) * 64 * 3 + 2 * n_samples
+    table_seconds = None
     if looked_at > len(dataset):
-        scored = CodeTable(dataset, represent)
+        progress = Progress(len(dataset), "encoding every image once for the metrics (code table)", log, every)
+        scored = CodeTable(dataset, encode, progress=progress)
+        table_seconds = progress.finish()
         represent = scored.represent
-    return metrics.all_metrics(represent, model.latent_spec, scored, seed, n_train=n_train, n_eval=n_eval,
-                               n_mig=n_samples, n_scale=n_samples)
+    else:
+        progress = Progress(looked_at, "encoding images for the metrics", log, every)
+
+        def represent(images):
+            codes = encode(images)
+            progress.advance(len(codes))
+            return codes
+        scored = dataset
+    scores = metrics.all_metrics(represent, model.latent_spec, scored, seed, n_train=n_train, n_eval=n_eval,
+                                 n_mig=n_samples, n_scale=n_samples)
+    if table_seconds is None:
+        progress.finish()
+    else:
+        scores["seconds"] = {"code_table": round(table_seconds, 3), **scores["seconds"]}
+    return scores
 
 
 def sample_indices(n_images, n_samples, seed=0):
@@ -125,13 +180,21 @@ def sample_indices(n_images, n_samples, seed=0):
     return np.sort(rng.choice(n_images, min(n_samples, n_images), replace=False))
 
 
-def score_with_disentanglement(model, dataset, seed=0, n_train=10000, n_eval=5000, n_samples=RECON_SAMPLE):
+def score_with_disentanglement(model, dataset, seed=0, n_train=10000, n_eval=5000, n_samples=RECON_SAMPLE,
+                               log=None, every=EVERY):
     """score_images on a seeded sample of n_samples images of a dataset with known generative factors
-    (dSprites), the first factor (shape) as labels, then the disentanglement metrics. -> dict."""
+    (dSprites), the first factor (shape) as labels, then the disentanglement metrics. -> dict.
+
+    'seconds': every stage and their total: 'reconstruction' (score_images), 'code_table' when used, then
+    each metric. log / every: the encoding's progress, as score_images."""
+    start = time.perf_counter()
     flat = sample_indices(len(dataset), n_samples, seed)
     shape_labels = dataset.factors_of(flat)[:, 0]   # discrete_accuracy: how well the first discrete latent tells shapes
-    result = score_images(model, dataset[flat], shape_labels)
-    scores = disentanglement(model, dataset, seed, n_train, n_eval, n_samples)
+    result = score_images(model, dataset[flat], shape_labels, log=log, every=every)
+    reconstruction = time.perf_counter() - start
+    scores = disentanglement(model, dataset, seed, n_train, n_eval, n_samples, log=log, every=every)
+    seconds = {"reconstruction": round(reconstruction, 3), **scores["seconds"],
+               "total": round(time.perf_counter() - start, 3)}
     result.update({name: scores[name]["score"] for name in ("factorvae", "betavae", "mig")},
-                  votes={"train": n_train, "eval": n_eval}, samples=n_samples, metrics=scores)
+                  votes={"train": n_train, "eval": n_eval}, samples=n_samples, seconds=seconds, metrics=scores)
     return result
