@@ -13,6 +13,12 @@ returned, never accumulated on the layer.
 """
 
 
+def _some(names, first=8):
+    """Names (maybe read from a file) for a one-line message: "['a', 'b', ...] and 3 more"."""
+    shown = [name if len(name) <= 80 else name[:80] + "..." for name in names[:first]]
+    return f"{shown}" + (f" and {len(names) - first} more" if len(names) > first else "")
+
+
 class Layer:
     """Base class: `params` maps a name to an array; subclasses add forward/backward."""
 
@@ -38,12 +44,12 @@ class Layer:
         """
         new_params = dict(new_params)
         current = self.params
-        unknown = sorted(set(new_params) - set(current))
-        missing = sorted(set(current) - set(new_params))
-        if unknown:
-            raise KeyError(f"unexpected parameter(s) {unknown} for {type(self).__name__}")
-        if strict and missing:
-            raise KeyError(f"missing parameter(s) {missing} for {type(self).__name__}")
+        unknown = sorted(map(str, set(new_params) - set(current)))
+        missing = sorted(set(current) - set(new_params)) if strict else []
+        if unknown or missing:
+            problems = [f"{label} parameter(s) {_some(names)}"
+                        for label, names in (("unexpected", unknown), ("missing", missing)) if names]
+            raise KeyError(f"{' and '.join(problems)} for {type(self).__name__}")
         for name, value in new_params.items():
             if tuple(value.shape) != tuple(current[name].shape):
                 raise ValueError(f"parameter {name!r}: shape {tuple(value.shape)} does not match "

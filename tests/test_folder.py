@@ -62,6 +62,23 @@ def cache_files(data_dir):
     return sorted(os.listdir(data_dir / "folders"))
 
 
+def skipped_line(capsys, skipped=BAD, tried=GOOD + BAD):
+    """The one stderr line naming the skipped files since the last read; fails unless there is exactly one."""
+    lines = [line for line in capsys.readouterr().err.splitlines() if line.startswith("skipped ")]
+    assert len(lines) == 1, lines
+    assert lines[0].startswith(f"skipped {skipped} of {tried} files (") and lines[0].endswith(")"), lines[0]
+    return lines[0]
+
+
+def load_noting_skipped(capsys, *args, skipped=BAD, tried=GOOD + BAD, **kwargs):
+    """load_folder that reads the files: no warning at all, the skipped files named in one plain stderr line."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        images = load_folder(*args, **kwargs)
+    skipped_line(capsys, skipped, tried)
+    return images
+
+
 def load_quietly(*args, **kwargs):
     """load_folder, failing the test on any warning (a cache that is used must raise none)."""
     with warnings.catch_warnings():
@@ -69,59 +86,57 @@ def load_quietly(*args, **kwargs):
         return load_folder(*args, **kwargs)
 
 
-def test_reads_every_usable_image_converted_and_names_the_skipped(images_dir, data_dir):
-    with pytest.warns(UserWarning, match=rf"skipped {BAD} of {GOOD + BAD} files") as caught:
+def test_reads_every_usable_image_converted_and_names_the_skipped(images_dir, data_dir, capsys):
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")    # the skipped files are a plain line on stderr, not a warning
         images = load_folder(images_dir, 32, 3, data_dir)
-    assert "empty.jpg" in str(caught[0].message) and "garbage.png" in str(caught[0].message)
+    line = skipped_line(capsys)
+    assert "empty.jpg" in line and "garbage.png" in line and "Warning" not in line
     assert isinstance(images, np.memmap) and images.dtype == np.uint8 and images.shape == (GOOD, 3, 32, 32)
     assert not images.flags.writeable
     # sorted file order, each image exactly what imagefiles makes of its file
     np.testing.assert_array_equal(images[0], read_image(images_dir / "a" / "00.png", 32, 3))
     np.testing.assert_array_equal(images[-1], read_image(images_dir / "b" / "deeper" / "sixteen.png", 32, 3))
-    with pytest.warns(UserWarning):
-        grey = load_folder(images_dir, 64, 1, data_dir)
+    grey = load_noting_skipped(capsys, images_dir, 64, 1, data_dir)
     assert grey.shape == (GOOD, 1, 64, 64)
     assert len(cache_files(data_dir)) == 4   # one .npy + .npz per size and channels
 
 
 def test_cache_is_reused_while_the_folder_is_unchanged(images_dir, data_dir, monkeypatch, capsys):
-    with pytest.warns(UserWarning):
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
         first = load_folder(images_dir, 32, 1, data_dir)
-    assert "reading 33 images" in capsys.readouterr().err
+    err = capsys.readouterr().err
+    assert "reading 33 images" in err and f"skipped {BAD} of {GOOD + BAD} files" in err
     monkeypatch.setattr(folder, "read_images", lambda *a: pytest.fail("read the files again"))
     again = load_quietly(images_dir, 32, 1, data_dir)
     np.testing.assert_array_equal(again, first)
     assert capsys.readouterr().err == ""
 
 
-def test_a_changed_file_builds_a_new_cache_and_removes_the_old(images_dir, data_dir):
-    with pytest.warns(UserWarning):
-        before = np.array(load_folder(images_dir, 32, 3, data_dir))
+def test_a_changed_file_builds_a_new_cache_and_removes_the_old(images_dir, data_dir, capsys):
+    before = np.array(load_noting_skipped(capsys, images_dir, 32, 3, data_dir))
     old = cache_files(data_dir)
     Image.new("RGB", (50, 40), (255, 0, 0)).save(images_dir / "a" / "00.png")   # a red image, new size and time
-    with pytest.warns(UserWarning):
-        after = load_folder(images_dir, 32, 3, data_dir)
+    after = load_noting_skipped(capsys, images_dir, 32, 3, data_dir)
     assert (after[0] == np.array([255, 0, 0], np.uint8)[:, None, None]).all()
     np.testing.assert_array_equal(after[1:], before[1:])
     new = cache_files(data_dir)
     assert len(new) == 2 and not set(new) & set(old)
     # a file added counts too
     Image.new("L", (50, 40), 7).save(images_dir / "b" / "zz.png")
-    with pytest.warns(UserWarning):
-        assert len(load_folder(images_dir, 32, 3, data_dir)) == GOOD + 1
+    assert len(load_noting_skipped(capsys, images_dir, 32, 3, data_dir, tried=GOOD + BAD + 1)) == GOOD + 1
     # and so does a new modification time alone (same bytes): the file may have been replaced
     counted = cache_files(data_dir)
     stat = os.stat(images_dir / "b" / "zz.png")
     os.utime(images_dir / "b" / "zz.png", ns=(stat.st_atime_ns, stat.st_mtime_ns + 10**9))
-    with pytest.warns(UserWarning):
-        load_folder(images_dir, 32, 3, data_dir)
+    load_noting_skipped(capsys, images_dir, 32, 3, data_dir, tried=GOOD + BAD + 1)
     assert cache_files(data_dir) != counted
 
 
 @pytest.mark.parametrize("damage", ["flip a pixel", "truncate", "garble the record", "delete the images"])
-def test_a_damaged_cache_is_rebuilt_never_trusted(images_dir, data_dir, damage):
-    with pytest.warns(UserWarning):
-        good = np.array(load_folder(images_dir, 32, 1, data_dir))
+def test_a_damaged_cache_is_rebuilt_never_trusted(images_dir, data_dir, damage, capsys):
+    good = np.array(load_noting_skipped(capsys, images_dir, 32, 1, data_dir))
     npy = data_dir / "folders" / next(f for f in cache_files(data_dir) if f.endswith(".npy"))
     record = npy.with_suffix(".npz")
     data = bytearray(npy.read_bytes())
@@ -138,6 +153,8 @@ def test_a_damaged_cache_is_rebuilt_never_trusted(images_dir, data_dir, damage):
         rebuilt = load_folder(images_dir, 32, 1, data_dir)
     reasons = [str(w.message) for w in caught if "rebuilding the image cache" in str(w.message)]
     assert len(reasons) == 1 and "\n" not in reasons[0], [str(w.message) for w in caught]
+    assert len(caught) == 1, [str(w.message) for w in caught]    # the skipped files are no warning...
+    skipped_line(capsys)                                          # ...but a line on stderr
     np.testing.assert_array_equal(rebuilt, good)
     load_quietly(images_dir, 32, 1, data_dir)   # and the rebuilt cache is good
 
@@ -161,9 +178,9 @@ def test_empty_or_unusable_folders_and_bad_arguments_are_clear_errors(tmp_path, 
 
 def test_train_resume_evaluate_a_folder_through_the_cli(tmp_path, images_dir, data_dir, capsys, monkeypatch):
     out = str(tmp_path / "run")
-    with pytest.warns(UserWarning, match="skipped 3 of 33"):
-        assert train.main(["folder", str(images_dir), "--size", "32", "--channels", "1", "--steps", "3",
-                           "--batch-size", "16", "--out", out, "--no-pictures"]) == 0
+    assert train.main(["folder", str(images_dir), "--size", "32", "--channels", "1", "--steps", "3",
+                       "--batch-size", "16", "--out", out, "--no-pictures"]) == 0
+    assert "garbage.png" in skipped_line(capsys, 3, 33)
     spec = json.load(open(os.path.join(out, "specs.json")))
     assert spec["folder"] == str(images_dir) and spec["image_shape"] == [1, 32, 32]
     assert spec["latent_spec"] == {"cont": 32, "disc": [10]}          # the generic spec: CelebA's
@@ -183,9 +200,11 @@ def test_train_resume_evaluate_a_folder_through_the_cli(tmp_path, images_dir, da
     result = json.loads(capsys.readouterr().out)
     assert result["dataset"] == "folder" and result["folder"] == str(images_dir) and result["images"] == GOOD
     assert result["recon_loss"] > 0 and "discrete_accuracy" not in result
-    with pytest.warns(UserWarning):
-        assert evaluate.main([out, "--folder", str(other), "--samples", "10"]) == 0
-    assert json.loads(capsys.readouterr().out)["images"] == 10
+    assert evaluate.main([out, "--folder", str(other), "--samples", "10"]) == 0
+    captured = capsys.readouterr()
+    assert json.loads(captured.out)["images"] == 10
+    skipped = [line for line in captured.err.splitlines() if line.startswith("skipped ")]
+    assert len(skipped) == 1 and skipped[0].startswith(f"skipped {BAD} of {GOOD + BAD} files ("), skipped
 
     # pictures of a folder run reconstruct images of its own folder (no other data is needed)
     from jointvae.evaluation.pictures import write_all
@@ -193,7 +212,7 @@ def test_train_resume_evaluate_a_folder_through_the_cli(tmp_path, images_dir, da
     assert os.path.join(out, "reconstructions.png") in written and not os.path.exists(os.path.join(out, "samples.png"))
 
 
-def test_presets_carry_the_published_specs(images_dir, data_dir, tmp_path):
+def test_presets_carry_the_published_specs(images_dir, data_dir, tmp_path, capsys):
     chairs = train.build_trainer(train.parse_args(["chairs", str(images_dir), "--out", str(tmp_path / "c")]))
     assert chairs.model.image_shape == (1, 64, 64) and chairs.spec["latent_spec"] == {"cont": 32, "disc": [2, 2, 2]}
     assert chairs.spec["cont_capacity"] == [0.0, 30.0, 100000, 300.0] and chairs.spec["lr"] == [1e-4]
@@ -202,8 +221,9 @@ def test_presets_carry_the_published_specs(images_dir, data_dir, tmp_path):
     assert celeba.model.image_shape == (3, 64, 64) and celeba.spec["latent_spec"] == {"cont": 32, "disc": [10]}
     assert celeba.spec["cont_capacity"] == [0.0, 50.0, 100000, 100.0] and celeba.spec["lr"] == [5e-4]
     assert celeba.spec["disc_capacity"] == [0.0, 10.0, 100000, 100.0] and celeba.spec["folder"] == str(images_dir)
-    with pytest.warns(UserWarning):
-        celeba.load_data()
+    capsys.readouterr()
+    celeba.load_data()
+    skipped_line(capsys)
     assert celeba.images.shape == (GOOD, 3, 64, 64)
 
 

@@ -5,8 +5,9 @@
 
 Every .png/.jpg/.jpeg below the folder is read by jointvae.data.imagefiles
 (converted to grey or RGB, centre-cropped to a square, resized with Pillow's
-bilinear filter). Files that cannot be used are skipped with a warning that
-counts them and names the first few; a folder with no usable image is an error.
+bilinear filter). Files that cannot be used are skipped with one line on
+stderr that counts them and names the first few; a folder with no usable
+image is an error.
 
 Reading 200,000 CelebA files takes minutes, so the result is cached under
 $JOINTVAE_DATA/folders/ (default ~/.cache/jointvae/folders/) as two files:
@@ -134,7 +135,7 @@ def open_cache(stem, key, image_shape):
 
 
 def build_cache(root, paths, stem, key, size, channels):
-    """Read every file into <stem>.npy and write its record <stem>.npz, both atomically; warn about skipped files."""
+    """Read every file into <stem>.npy and write its record <stem>.npz, both atomically; name skipped files on stderr."""
     os.makedirs(os.path.dirname(stem), exist_ok=True)
     print(f"reading {len(paths)} images from {root} into {stem}.npy", file=sys.stderr, flush=True)
     tmp = f"{stem}.npy.tmp-{os.getpid()}"
@@ -151,8 +152,8 @@ def build_cache(root, paths, stem, key, size, channels):
         if count == 0:
             raise FolderError(f"{root}: none of the {len(paths)} image files is usable "
                               f"({describe_skipped(skipped, total=len(paths))})")
-        if skipped:
-            warnings.warn(describe_skipped(skipped, total=len(paths)), stacklevel=3)
+        if skipped:   # a plain line: the files' problems, not a warning about this code's source
+            print(describe_skipped(skipped, total=len(paths)), file=sys.stderr, flush=True)
         if count < len(paths):
             # The .npy's header fixes N: the good images move into a file of the right length.
             exact = np.lib.format.open_memmap(tmp + "-exact", mode="w+", dtype=np.uint8,

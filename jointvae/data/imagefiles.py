@@ -13,8 +13,13 @@ weights 299/587/114). The square in the middle (side: the shorter side) is then
 resized by `resize_bilinear`, the one resize of this package (MNIST's 28 -> 32,
 jointvae.data.mnist.resize_32, is it too). A file that cannot be used raises
 ImageFileError naming the file and the reason; read_images collects those.
+Before decoding, a file must be a regular file (a FIFO would block) whose
+header declares at most Pillow's MAX_IMAGE_PIXELS pixels (a few hundred
+bytes of PNG can declare 20000x20000).
 """
 import os
+import stat
+import warnings
 
 import imageio.v2 as imageio
 import imageio.v3 as iio3
@@ -85,6 +90,57 @@ def _grey_or_rgb(pixels, path):
     return pixels
 
 
+def _declared_size(path):
+    """(width, height) from the header of a PNG or JPEG file, without Pillow's pixel limit; None for others."""
+    from PIL import JpegImagePlugin, PngImagePlugin
+    with open(path, "rb") as f:
+        head = f.read(8)
+    opener = (PngImagePlugin.PngImageFile if head.startswith(b"\x89PNG\r\n\x1a\n") else
+              JpegImagePlugin.JpegImageFile if head.startswith(b"\xff\xd8") else None)
+    if opener is None:
+        return None
+    try:
+        with opener(path) as image:   # the plugin's own header parser: Image.open adds the limit
+            return image.size
+    except Exception:                 # an unreadable header: the decoder will say so
+        return None
+
+
+def check_image_file(path):
+    """ImageFileError unless `path` is a regular file whose header declares at most Pillow's MAX_IMAGE_PIXELS.
+
+    Runs before any decoding: a FIFO would block the reader, and a small file
+    can declare an image too large to decode (Pillow's own refusal reaches
+    imageio's callers as "An unknown error occurred while initializing plugin").
+    """
+    from PIL import Image
+    try:
+        mode = os.stat(path).st_mode
+    except OSError as e:
+        raise ImageFileError(path, f"cannot read ({e.strerror or type(e).__name__})") from None
+    if not stat.S_ISREG(mode):
+        raise ImageFileError(path, "not a regular file")
+    limit = Image.MAX_IMAGE_PIXELS
+    if limit is None:
+        return
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+            with Image.open(path) as image:
+                size = image.size
+    except Image.DecompressionBombError:
+        size = _declared_size(path)
+        if size is None:
+            raise ImageFileError(path, f"image too large: more than twice the {limit} pixels allowed "
+                                       "(PIL.Image.MAX_IMAGE_PIXELS)") from None
+    except Exception:
+        return                        # not an image Pillow knows: imageio names the problem
+    width, height = size
+    if width * height > limit:
+        raise ImageFileError(path, f"image too large: {width}x{height} pixels, more than the {limit} "
+                                   "allowed (PIL.Image.MAX_IMAGE_PIXELS)")
+
+
 def resize_bilinear(pixels, size):
     """uint8 (H, W) grey or (H, W, 3) RGB -> uint8 (size, size) or (size, size, 3), by Pillow's bilinear filter.
 
@@ -100,7 +156,8 @@ def read_image(path, size, channels):
     """One image file -> uint8 (channels, size, size); channels 1 (grey) or 3 (RGB).
 
     Raises ImageFileError (a ValueError) for a corrupt, unreadable, too small
-    (shorter side < 8 pixels) or unsupported file.
+    (shorter side < 8 pixels), too large (more than Pillow's MAX_IMAGE_PIXELS)
+    or unsupported file, or one that is not a regular file.
     """
     from PIL import Image
     if channels not in (1, 3):
@@ -108,6 +165,7 @@ def read_image(path, size, channels):
     if isinstance(size, bool) or not isinstance(size, (int, np.integer)) or size < 1:
         raise ValueError(f"size must be a positive integer, got {size!r}")
     path = os.fspath(path)
+    check_image_file(path)
     try:
         # Every suffix we accept is a Pillow format; naming the plugin keeps imageio from trying all others.
         pixels = np.asarray(imageio.imread(path, format="pillow"))

@@ -25,6 +25,12 @@ Nothing from torch is imported or needed: `torch.FloatStorage` and friends are
 replaced by `StorageType` markers and `_rebuild_tensor` by a function that only
 records its arguments. Any other global in the file is refused (see
 `safe_unpickle`), so a malicious file cannot run code.
+
+Nor can it make the reader work without end: the file must be a regular file
+of at most MAX_FILE_BYTES, each pickle passes `safe_unpickle.check_pickle`
+(bounded opcodes and depth, no shared containers) before it is unpickled, and
+what comes out is checked by type before it is used; no message shows the
+repr of anything read from the file.
 """
 
 from __future__ import annotations
@@ -33,23 +39,31 @@ import collections
 import io
 import math
 import os
-import pickletools
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
-from .safe_unpickle import RefusedGlobalError, restricted_load
+from refnet.serialization import open_regular_file
+
+from .safe_unpickle import (PickleRefusedError, PickleTooComplexError, RefusedGlobalError,
+                            check_pickle, restricted_load)
 
 LEGACY_MAGIC_NUMBER = 0x1950A86A20F9469CFC6C
 LEGACY_PROTOCOL_VERSION = 1001
+#: The paper's model.pt files are a few MB; the whole file is read into memory.
+MAX_FILE_BYTES = 256 << 20
+#: Opcodes allowed in each of the three small header pickles (the paper's have 3, 3 and 27).
+MAX_HEADER_OPCODES = 1000
+#: Sizes, strides and offsets are int64 in torch.
+_MAX_COUNT = 2**63 - 1
 
 
 class LegacyTorchFormatError(ValueError):
     """The file is not a readable legacy torch.save file (truncated, corrupt, other format)."""
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)   # slots: no __dict__ a pickle's BUILD could rewrite
 class StorageType:
     """Stand-in for a torch storage class such as `torch.FloatStorage`.
 
@@ -129,8 +143,13 @@ _STATE_DICT_ALLOWLIST: dict[tuple[str, str], Any] = {
 
 
 def _is_count(value: Any) -> bool:
-    """True for a non-negative Python int (bool excluded)."""
-    return isinstance(value, int) and not isinstance(value, bool) and value >= 0
+    """True for a Python int in [0, 2**63) (bool excluded)."""
+    return isinstance(value, int) and not isinstance(value, bool) and 0 <= value <= _MAX_COUNT
+
+
+def _name(text: str) -> str:
+    """A name read from the file, for a message: repr (one line), at most 80 characters of it."""
+    return repr(text[:80]) + ("..." if len(text) > 80 else "")
 
 
 def _parse_persistent_id(pid: Any, source: str) -> _StorageRef:
@@ -143,33 +162,37 @@ def _parse_persistent_id(pid: Any, source: str) -> _StorageRef:
         ok = (isinstance(view_metadata, tuple) and len(view_metadata) == 3
               and _is_count(view_metadata[1]) and _is_count(view_metadata[2]))
     if not ok:
-        raise LegacyTorchFormatError(f"{source}: malformed storage reference {pid!r:.120}")
+        raise LegacyTorchFormatError(f"{source}: malformed storage reference (a {type(pid).__name__})")
     view = None if view_metadata is None else (view_metadata[1], view_metadata[2])
     return _StorageRef(key, storage_type, size, view)
 
 
-def _load_pickle(f: io.BytesIO, allowed: dict, source: str, what: str, persistent_load=None) -> Any:
+def _load_pickle(f: io.BytesIO, allowed: dict, source: str, what: str, persistent_load=None,
+                 max_opcodes: int | None = None) -> Any:
     """One pickle of the stream; any failure except a refusal becomes a one-line error."""
     # Walk the opcodes once before unpickling. pickletools checks every
     # length field against the bytes actually present, so a corrupt file
     # fails here with a short message, instead of making the C unpickler try
-    # to allocate a buffer of whatever size a damaged length field claims.
-    start = f.tell()
+    # to allocate a buffer of whatever size a damaged length field claims;
+    # check_pickle also bounds what the unpickler may build.
+    limits = {} if max_opcodes is None else {"max_opcodes": max_opcodes}
     try:
-        for _ in pickletools.genops(f):
-            pass
-    except Exception as exc:
-        raise LegacyTorchFormatError(
-            f"{source}: truncated or corrupt {what} pickle ({exc})") from None
-    f.seek(start)
+        check_pickle(f, what=source, **limits)
+    except PickleTooComplexError as exc:
+        raise LegacyTorchFormatError(f"{source}: {what} pickle refused: {exc.reason}") from None
+    except PickleRefusedError as exc:
+        raise LegacyTorchFormatError(f"{source}: truncated or corrupt {what} pickle ({exc.reason})") from None
     try:
         # Python 2 `str` objects (all names in a 2018 file) are decoded as UTF-8, as torch does.
         return restricted_load(f, allowed, persistent_load, what=source, encoding="utf-8")
     except (RefusedGlobalError, LegacyTorchFormatError):
         raise
-    except Exception as exc:  # EOFError, UnpicklingError, ValueError, ... from bad bytes
+    except RecursionError:
+        raise LegacyTorchFormatError(f"{source}: {what} pickle nested too deeply") from None
+    except Exception as exc:  # EOFError, UnpicklingError, ValueError, TypeError ... from bad bytes
+        detail = str(exc).splitlines()[0][:200] if str(exc) else ""
         raise LegacyTorchFormatError(
-            f"{source}: truncated or corrupt {what} pickle ({type(exc).__name__}: {exc})"
+            f"{source}: truncated or corrupt {what} pickle ({type(exc).__name__}: {detail})"
         ) from None
 
 
@@ -183,14 +206,18 @@ def _check_header(f: io.BytesIO, source: str) -> None:
     if start[:1] != b"\x80":
         raise LegacyTorchFormatError(f"{source}: not a legacy torch.save file (no pickle at start)")
 
-    magic = _load_pickle(f, {}, source, "magic number")
-    if magic != LEGACY_MAGIC_NUMBER:
-        raise LegacyTorchFormatError(f"{source}: wrong magic number {magic!r:.40}")
-    version = _load_pickle(f, {}, source, "protocol version")
-    if version != LEGACY_PROTOCOL_VERSION:
-        raise LegacyTorchFormatError(f"{source}: unsupported legacy format version {version!r:.40}")
-    sys_info = _load_pickle(f, {}, source, "sys_info")
-    if not isinstance(sys_info, dict):
+    # Each value is checked by its type before anything else is done with it:
+    # the file decides what the pickles hold, and a repr or a comparison of a
+    # hostile object could take any time.
+    magic = _load_pickle(f, {}, source, "magic number", max_opcodes=MAX_HEADER_OPCODES)
+    if type(magic) is not int or magic != LEGACY_MAGIC_NUMBER:
+        raise LegacyTorchFormatError(f"{source}: wrong magic number (not a legacy torch.save file)")
+    version = _load_pickle(f, {}, source, "protocol version", max_opcodes=MAX_HEADER_OPCODES)
+    if type(version) is not int or version != LEGACY_PROTOCOL_VERSION:
+        shown = f" {version}" if type(version) is int and abs(version) < 10**12 else ""
+        raise LegacyTorchFormatError(f"{source}: unsupported legacy format version{shown}")
+    sys_info = _load_pickle(f, {}, source, "sys_info", max_opcodes=MAX_HEADER_OPCODES)
+    if type(sys_info) is not dict:
         raise LegacyTorchFormatError(f"{source}: corrupt sys_info pickle")
     if not sys_info.get("little_endian", True):
         raise LegacyTorchFormatError(f"{source}: saved on a big-endian machine; not supported")
@@ -206,27 +233,28 @@ def _read_storages(f: io.BytesIO, keys: list, refs: dict[str, _StorageRef],
     storages: dict[str, np.ndarray] = {}
     for key in keys:
         if key not in refs:
-            raise LegacyTorchFormatError(f"{source}: storage key {key!r} is not used by any tensor")
+            raise LegacyTorchFormatError(f"{source}: storage key {_name(key)} is not used by any tensor")
         ref = refs[key]
         count_bytes = f.read(8)
         if len(count_bytes) < 8:
-            raise LegacyTorchFormatError(f"{source}: truncated storage header for key {key}")
+            raise LegacyTorchFormatError(f"{source}: truncated storage header for key {_name(key)}")
         count = int.from_bytes(count_bytes, "little")
         if count != ref.size:
             raise LegacyTorchFormatError(
-                f"{source}: storage {key} holds {count} elements, the pickle says {ref.size}")
+                f"{source}: storage {_name(key)} holds {count} elements, the pickle says {ref.size}")
         n_bytes = count * ref.storage_type.dtype.itemsize
         left = len(buffer) - f.tell()
         if n_bytes > left:
             raise LegacyTorchFormatError(
-                f"{source}: truncated storage data for key {key} "
+                f"{source}: truncated storage data for key {_name(key)} "
                 f"(needs {n_bytes} bytes, {left} left in file)")
         storages[key] = np.frombuffer(buffer, dtype=ref.storage_type.dtype,
                                       count=count, offset=f.tell())
         f.seek(n_bytes, io.SEEK_CUR)
     missing = sorted(set(refs) - set(storages))
     if missing:
-        raise LegacyTorchFormatError(f"{source}: no data for storage key(s) {', '.join(missing)}")
+        shown = ", ".join(map(_name, missing[:5])) + (f" and {len(missing) - 5} more" if len(missing) > 5 else "")
+        raise LegacyTorchFormatError(f"{source}: no data for storage key(s) {shown}")
     return storages
 
 
@@ -244,14 +272,14 @@ def _build_tensor(name: str, recipe: _TensorRecipe, storages: dict[str, np.ndarr
 
     size, stride, offset = recipe.size, recipe.stride, recipe.offset
     if not (len(size) == len(stride) and all(map(_is_count, size + stride)) and _is_count(offset)):
-        raise LegacyTorchFormatError(
-            f"{source}: bad size/stride/offset for {name}: {size}, {stride}, {offset}")
+        raise LegacyTorchFormatError(f"{source}: bad size/stride/offset for {name}")
     # A state_dict tensor never has more elements than its storage; checking
     # it keeps a corrupt size from making us allocate a huge array below.
     # (Expanded tensors, with stride 0, would be the exception: not supported.)
     if math.prod(size) > data.size:
         raise LegacyTorchFormatError(
-            f"{source}: tensor {name} of size {size} is larger than its storage ({data.size})")
+            f"{source}: tensor {name} of size {size if len(size) <= 8 else f'{len(size)}-d'} "
+            f"is larger than its storage ({data.size})")
     # Index of the last element the tensor touches: it must lie inside the storage
     # (otherwise as_strided would read foreign memory).
     if math.prod(size) > 0:
@@ -279,8 +307,10 @@ def load_legacy_torch(path: str | os.PathLike) -> dict[str, np.ndarray]:
 
     Raises:
         LegacyTorchFormatError (a ValueError): truncated, corrupt or other-format file.
-        pickle.UnpicklingError: the file names a global outside the allowlist.
-        OSError: the file cannot be opened.
+        RefusedGlobalError (a ValueError and a pickle.UnpicklingError): the file
+            names a global outside the allowlist; the message names the file and the global.
+        UnreadableFileError (a ValueError): not a regular file, too large, or unreadable.
+        FileNotFoundError: no such file.
     """
     source = os.fspath(path)
     refs: dict[str, _StorageRef] = {}
@@ -289,13 +319,13 @@ def load_legacy_torch(path: str | os.PathLike) -> dict[str, np.ndarray]:
         ref = _parse_persistent_id(pid, source)
         known = refs.setdefault(ref.key, ref)
         if (known.storage_type, known.size) != (ref.storage_type, ref.size):
-            raise LegacyTorchFormatError(f"{source}: storage {ref.key} is described inconsistently")
+            raise LegacyTorchFormatError(f"{source}: storage {_name(ref.key)} is described inconsistently")
         return ref
 
     # The whole file goes into memory (weights files of this era are a few MB):
     # every length read from the file can then be checked against what is
     # really there before anything is allocated for it.
-    with open(source, "rb") as file:
+    with open_regular_file(source, MAX_FILE_BYTES) as file:
         f = io.BytesIO(file.read())
     _check_header(f, source)
     state_dict = _load_pickle(f, _STATE_DICT_ALLOWLIST, source, "state_dict", persistent_load)
@@ -303,13 +333,15 @@ def load_legacy_torch(path: str | os.PathLike) -> dict[str, np.ndarray]:
         raise LegacyTorchFormatError(
             f"{source}: holds a {type(state_dict).__name__}, not a state_dict")
     keys = _load_pickle(f, {}, source, "storage key list")
-    if not (isinstance(keys, list) and all(isinstance(k, str) for k in keys)):
+    if not (type(keys) is list and all(type(k) is str for k in keys)):
         raise LegacyTorchFormatError(f"{source}: corrupt storage key list")
     storages = _read_storages(f, keys, refs, source)
 
     arrays: dict[str, np.ndarray] = {}
     for name, value in state_dict.items():
+        if type(name) is not str:
+            raise LegacyTorchFormatError(f"{source}: a state_dict key is a {type(name).__name__}, not a name")
         if not isinstance(value, _TensorRecipe):
-            raise LegacyTorchFormatError(f"{source}: entry {name!r} is not a tensor")
-        arrays[str(name)] = _build_tensor(str(name), value, storages, source)
+            raise LegacyTorchFormatError(f"{source}: entry {_name(name)} is not a tensor")
+        arrays[name] = _build_tensor(_name(name), value, storages, source)
     return arrays

@@ -27,10 +27,12 @@ def image_shape_from_weights(weights):
     convs = sorted(k for k in weights if k.startswith("img_to_features.") and k.endswith(".weight"))
     if not convs:
         raise ModelFileError("weights have no 'img_to_features.*.weight' entries")
-    first = weights["img_to_features.0.weight"]
     size = {3: 32, 4: 64}.get(len(convs))
     if size is None:
         raise ModelFileError(f"weights have {len(convs)} encoder convolutions; expected 3 (32x32) or 4 (64x64)")
+    first = weights.get("img_to_features.0.weight")
+    if first is None or first.ndim != 4:
+        raise ModelFileError("weights have no 4-d 'img_to_features.0.weight' (the first convolution)")
     return (int(first.shape[1]), size, size)
 
 
@@ -63,7 +65,10 @@ def load_model(path, dtype=np.float32):
         raise FileNotFoundError(f"{folder}: not a model folder (expected specs.json + weights.npz)")
     spec = load_spec(os.path.join(folder, "specs.json"))
     weights, source = read_weights(folder)
-    from_weights = image_shape_from_weights(weights)
+    try:
+        from_weights = image_shape_from_weights(weights)
+    except ModelFileError as e:
+        raise ModelFileError(f"{source}: {e}") from None
     try:
         shape = image_shape(spec)
     except SpecError:

@@ -116,6 +116,7 @@ MAX_UNITS = 4096           # continuous units, and categories of one discrete la
 MAX_DISCRETE = 256         # discrete latents
 MAX_BATCH = 65536
 MAX_SPEC_BYTES = 1 << 20
+MAX_IMAGE_SIDE = 4096   # image_shape's bound: far above the 32 and 64 this network takes
 MAX_D_HIDDEN, MAX_D_LAYERS = 16384, 64
 
 
@@ -137,8 +138,13 @@ def normalise_latent_spec(latent_spec):
 
 
 def _is_number(value):
-    """A finite int or float (JSON's numbers), not a bool."""
-    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+    """A finite int or float (JSON's numbers) that fits a float, not a bool."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return False
+    try:
+        return math.isfinite(float(value))
+    except OverflowError:             # an int of 400 digits
+        return False
 
 
 def _capacity(spec, key):
@@ -213,9 +219,18 @@ def validate_spec(spec):
         raise SpecError(f"batch_size must be an integer in [1, {MAX_BATCH}], got {batch_size!r}")
     spec["batch_size"] = batch_size
     if spec.get("dataset") is not None:
+        if not isinstance(spec["dataset"], str):
+            raise SpecError(f"dataset must be a name (a string), got {spec['dataset']!r}")
         spec["dataset"] = dataset_name(spec["dataset"])
     if spec.get("folder") is not None and not isinstance(spec["folder"], str):
         raise SpecError(f"folder must be a path (a string), got {spec['folder']!r}")
+    if spec.get("image_shape") is not None:
+        shape = spec["image_shape"]
+        if not (isinstance(shape, (list, tuple)) and len(shape) == 3
+                and all(isinstance(v, int) and not isinstance(v, bool) and 1 <= v <= MAX_IMAGE_SIDE for v in shape)):
+            raise SpecError(f"image_shape must be [channels, height, width], integers in [1, {MAX_IMAGE_SIDE}], "
+                            f"got {shape!r}")
+        spec["image_shape"] = list(shape)
     if spec.get("dataset") is not None and spec["dataset"] not in IMAGE_SHAPES and "image_shape" not in spec:
         raise SpecError(f"unknown dataset {spec['dataset']!r}: expected one of {sorted(IMAGE_SHAPES)} "
                         f"or an explicit 'image_shape'")
@@ -243,6 +258,8 @@ def load_spec(path):
             spec = json.load(f)
     except (json.JSONDecodeError, UnicodeDecodeError) as e:
         raise SpecError(f"{path}: not valid JSON ({e})") from None
+    except ValueError as e:           # an integer of more than 4300 digits
+        raise SpecError(f"{path}: not a spec ({str(e).splitlines()[0][:200]})") from None
     except RecursionError:
         raise SpecError(f"{path}: not a spec (JSON nested too deeply)") from None
     try:
