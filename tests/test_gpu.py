@@ -93,7 +93,9 @@ def test_graph_replay_matches_eager_kernels_and_numpy(tmp_path):
     """200 MNIST-model steps three ways: one CUDA graph per step, the same kernels eagerly, and NumPy.
 
     Graph and eager launch the same kernels in the same order on the same data: bit for bit. Against
-    NumPy (another summation order in every product): losses to 1e-5 relative, final weights to 1e-4."""
+    NumPy (another summation order in every product): losses to 1e-5 relative; the final weights to 1e-3 in
+    relative norm per tensor (elementwise would be wrong: Adam's first step is lr sign(g), so a gradient
+    within rounding of zero moves its weight by 2 lr the other way on one side)."""
     from jointvae.models.specs import MNIST_SPEC, validate_spec
     spec = validate_spec(dict(MNIST_SPEC, record_loss_every=1))
     images = np.random.default_rng(0).integers(0, 256, (64 * 4 - 8, 1, 32, 32)).astype(np.uint8)  # a short last batch
@@ -107,7 +109,7 @@ def test_graph_replay_matches_eager_kernels_and_numpy(tmp_path):
         for key in ("loss", "recon", "kl_cont", "kl_disc"):
             np.testing.assert_allclose(got[key], want[key], rtol=1e-5, atol=1e-6, err_msg=f"{key}, step {got['step']}")
     for name, want in numpy_params.items():
-        np.testing.assert_allclose(graph_params[name], want, rtol=1e-4, atol=1e-4 * np.abs(want).max(), err_msg=name)
+        assert np.linalg.norm(graph_params[name] - want) <= 1e-3 * np.linalg.norm(want), name
 
 
 @pytest.mark.parametrize("model_name", ["factorvae", "joint-factorvae"])

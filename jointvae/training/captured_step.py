@@ -19,13 +19,15 @@ import refnet
 
 
 class CapturedStep:
-    def __init__(self, static_step):
+    def __init__(self, static_step, stream=None):
+        """stream: the CUDA stream of every replay; the graphs of one run (a full and a short last batch, which
+        share parameters and moments) must share it, so that their replays are ordered."""
         import cupy   # here: only a GPU run needs CuPy
         self.cupy = cupy
         self.static = static_step
         # A blocking stream: work queued on the default stream (the next batch, a checkpoint's copies)
         # is ordered with the replays without events.
-        self.stream = cupy.cuda.Stream(non_blocking=False)
+        self.stream = stream if stream is not None else cupy.cuda.Stream(non_blocking=False)
         self.pool = cupy.cuda.MemoryPool()
         self.graph = self.stats = None
 
@@ -51,6 +53,9 @@ class CapturedStep:
             try:
                 self.stats = self.static.run()
             except BaseException:
-                self.stream.end_capture()           # leave capture mode; the first error is the one raised
-                raise
+                try:
+                    self.stream.end_capture()       # leave capture mode (it fails too: the capture is invalid)
+                except Exception:
+                    pass
+                raise                               # the first error is the one that explains
             self.graph = self.stream.end_capture()

@@ -74,7 +74,7 @@ class Trainer:
         self.checkpoint_step = None       # the step of the last checkpoint written or loaded
         self.buffered = device == "gpu" if buffered is None else bool(buffered)
         self.graph = bool(graph) and device == "gpu"
-        self._flat_networks, self._buffered_steps = None, {}
+        self._flat_networks, self._buffered_steps, self._graph_stream = None, {}, None
         if device == "gpu":
             self.model.to("gpu")
             if self.discriminator is not None:
@@ -198,7 +198,11 @@ class Trainer:
         key = (len(x), None if x2 is None else len(x2))   # one captured step per batch shape (the last is short)
         if key not in self._buffered_steps:
             static = StaticStep(self.model, self.spec, self._flat_networks, self.seed, *key, self.discriminator)
-            self._buffered_steps[key] = CapturedStep(static) if self.graph else static
+            if self.graph:
+                self._buffered_steps[key] = CapturedStep(static, self._graph_stream)
+                self._graph_stream = self._buffered_steps[key].stream   # one stream for all the run's graphs
+            else:
+                self._buffered_steps[key] = static
         return self._buffered_steps[key](self.step, x, x2)
 
     def run(self, on_epoch_end=None):
