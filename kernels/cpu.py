@@ -50,11 +50,12 @@ class DivergentBarrier(RuntimeError):
 
 
 def grid_entry_points(text):
-    """C++ appended to a .cu text: for each extern "C" kernel K, `cpu_shim_blocks_K(args, gx, gy, bx, by)`
+    """C++ appended to a .cu text: for each extern "C" kernel K, `cpu_shim_blocks_K(args, gx, gy, gz, bx, by)`
     running the grid of blocks as fibers (cpu_shim.h), args[i] pointing to the i-th argument's value."""
     names = re.findall(r'extern "C" __global__ void (\w+)\(', text)
     return "".join(f'\nextern "C" int cpu_shim_blocks_{name}(void** args, unsigned int gx, unsigned int gy, '
-                   f'unsigned int bx, unsigned int by) {{ return cpu_shim_launch(&{name}, args, gx, gy, bx, by); }}'
+                   f'unsigned int gz, unsigned int bx, unsigned int by) '
+                   f'{{ return cpu_shim_launch(&{name}, args, gx, gy, gz, bx, by); }}'
                    for name in names)
 
 
@@ -152,7 +153,7 @@ class CpuBackend:
                 function(*c_args)
 
     def launch_blocks(self, source, name, dtype, grid, block, args):
-        """Run {name}_f32/_f64 on a grid (gx, gy) of blocks (bx, by), as the GPU would: the blocks one after
+        """Run {name}_f32/_f64 on a grid (gx, gy[, gz]) of blocks (bx, by), as the GPU would: the blocks one after
         another, each block's threads as fibers meeting at every __syncthreads(). Arrays may be strided:
         such kernels take their strides as arguments."""
         library, _, c_args = self._function(source, name, dtype, args, contiguous=False)
@@ -160,8 +161,8 @@ class CpuBackend:
         pointers = (ctypes.c_void_p * len(values))(*[ctypes.addressof(v) for v in values])
         run_grid = getattr(library, f"cpu_shim_blocks_{kernel_name(name, dtype)}")
         run_grid.restype = ctypes.c_int
-        (gx, gy), (bx, by) = grid, block
-        if run_grid(pointers, ctypes.c_uint(gx), ctypes.c_uint(gy), ctypes.c_uint(bx), ctypes.c_uint(by)):
+        (gx, gy, gz), (bx, by) = (*grid, 1)[:3], block
+        if run_grid(pointers, *(ctypes.c_uint(v) for v in (gx, gy, gz, bx, by))):
             raise DivergentBarrier(f"{source} {name}: some threads of a block returned while others waited "
                                    f"at __syncthreads()")
 

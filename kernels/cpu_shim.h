@@ -71,44 +71,42 @@ static void cpu_shim_fiber_main() {
     cpu_shim_block.running->finished = true;   // returning resumes the scheduler (uc_link)
 }
 
-// Runs grid (gx, gy) of blocks (bx, by); returns 0, or 1 for a barrier some threads never reached.
+// Runs grid (gx, gy, gz) of blocks (bx, by); returns 0, or 1 for a barrier some threads never reached.
 static int cpu_shim_run_grid(void (*body)(void*), void* arguments, unsigned int gx, unsigned int gy,
-                             unsigned int bx, unsigned int by) {
+                             unsigned int gz, unsigned int bx, unsigned int by) {
     const std::size_t stack_bytes = 64 * 1024;
     cpu_shim_block.body = body;
     cpu_shim_block.arguments = arguments;
     cpu_shim_block.fibers.resize(bx * by);
     for (auto& f : cpu_shim_block.fibers) f.stack.resize(stack_bytes);
-    gridDim = {gx, gy, 1};
+    gridDim = {gx, gy, gz};
     blockDim = {bx, by, 1};
     int status = 0;
-    for (unsigned int block_y = 0; block_y < gy && status == 0; ++block_y) {
-        for (unsigned int block_x = 0; block_x < gx && status == 0; ++block_x) {
-            blockIdx = {block_x, block_y, 0};
-            for (unsigned int i = 0; i < bx * by; ++i) {
-                cpu_shim_fiber& f = cpu_shim_block.fibers[i];
-                f.tx = i % bx; f.ty = i / bx; f.at_barrier = false; f.finished = false;
-                getcontext(&f.context);
-                f.context.uc_stack.ss_sp = f.stack.data();
-                f.context.uc_stack.ss_size = stack_bytes;
-                f.context.uc_link = &cpu_shim_block.scheduler;
-                makecontext(&f.context, cpu_shim_fiber_main, 0);
+    for (unsigned int block = 0; block < gx * gy * gz && status == 0; ++block) {
+        blockIdx = {block % gx, block / gx % gy, block / (gx * gy)};
+        for (unsigned int i = 0; i < bx * by; ++i) {
+            cpu_shim_fiber& f = cpu_shim_block.fibers[i];
+            f.tx = i % bx; f.ty = i / bx; f.at_barrier = false; f.finished = false;
+            getcontext(&f.context);
+            f.context.uc_stack.ss_sp = f.stack.data();
+            f.context.uc_stack.ss_size = stack_bytes;
+            f.context.uc_link = &cpu_shim_block.scheduler;
+            makecontext(&f.context, cpu_shim_fiber_main, 0);
+        }
+        // Rounds: run every fiber up to its next barrier (or its end); all at the barrier: release.
+        for (;;) {
+            unsigned int waiting = 0, finished = 0;
+            for (auto& f : cpu_shim_block.fibers) {
+                if (f.finished) { ++finished; continue; }
+                f.at_barrier = false;
+                threadIdx = {f.tx, f.ty, 0};
+                cpu_shim_block.running = &f;
+                swapcontext(&cpu_shim_block.scheduler, &f.context);
+                cpu_shim_block.running = nullptr;
+                if (f.finished) ++finished; else ++waiting;
             }
-            // Rounds: run every fiber up to its next barrier (or its end); all at the barrier: release.
-            for (;;) {
-                unsigned int waiting = 0, finished = 0;
-                for (auto& f : cpu_shim_block.fibers) {
-                    if (f.finished) { ++finished; continue; }
-                    f.at_barrier = false;
-                    threadIdx = {f.tx, f.ty, 0};
-                    cpu_shim_block.running = &f;
-                    swapcontext(&cpu_shim_block.scheduler, &f.context);
-                    cpu_shim_block.running = nullptr;
-                    if (f.finished) ++finished; else ++waiting;
-                }
-                if (finished == bx * by) break;
-                if (finished > 0) { status = 1; break; }   // some returned while others wait: divergent
-            }
+            if (finished == bx * by) break;
+            if (finished > 0) { status = 1; break; }   // some returned while others wait: divergent
         }
     }
     return status;
@@ -121,14 +119,14 @@ static void cpu_shim_call(void (*kernel)(P...), void** args, std::index_sequence
 }
 
 template <typename... P>
-static int cpu_shim_launch(void (*kernel)(P...), void** args, unsigned int gx, unsigned int gy,
+static int cpu_shim_launch(void (*kernel)(P...), void** args, unsigned int gx, unsigned int gy, unsigned int gz,
                            unsigned int bx, unsigned int by) {
     struct Launch { void (*kernel)(P...); void** args; } launch = {kernel, args};
     auto body = [](void* p) {
         Launch* l = static_cast<Launch*>(p);
         cpu_shim_call(l->kernel, l->args, std::index_sequence_for<P...>{});
     };
-    return cpu_shim_run_grid(body, &launch, gx, gy, bx, by);
+    return cpu_shim_run_grid(body, &launch, gx, gy, gz, bx, by);
 }
 
 // CUDA's products that the compiler may not fuse into an fma; here -ffp-contract=off fuses none anyway.

@@ -14,6 +14,14 @@ from .dispatch import choose_backend
 
 SOURCE = "gemm.cu"
 TILE = 16   # GEMM_TILE in gemm.cu: a block is TILE x TILE threads computing a TILE x TILE tile of C
+BUSY_BLOCKS = 256      # split K until about this many blocks work at once...
+MIN_K_CHUNK = 16 * TILE   # ...while each block still walks at least 16 tiles of K
+
+
+def k_splits(m, n, k):
+    """How many chunks of K to sum separately: 1 unless C has few tiles and K is long (gemm.cu, split K)."""
+    tiles = -(-m // TILE) * -(-n // TILE)
+    return max(1, min(BUSY_BLOCKS // tiles, k // MIN_K_CHUNK))
 
 
 def element_strides(array):
@@ -21,8 +29,11 @@ def element_strides(array):
     return tuple(s // array.itemsize for s in array.strides)
 
 
-def matmul(a, b, out=None, backend="auto"):
-    """a (M, K) @ b (K, N) -> (M, N), into `out` (C-contiguous, of a's dtype) when given."""
+def matmul(a, b, out=None, backend="auto", splits=None):
+    """a (M, K) @ b (K, N) -> (M, N), into `out` (C-contiguous, of a's dtype) when given.
+
+    splits: the number of K chunks summed separately (default k_splits(M, N, K)); any value gives the
+    same product up to rounding."""
     if a.ndim != 2 or b.ndim != 2 or a.shape[1] != b.shape[0]:
         raise ValueError(f"matmul: shapes {tuple(a.shape)} and {tuple(b.shape)} do not chain as (M, K) (K, N)")
     if a.dtype != b.dtype or np.dtype(a.dtype) not in (np.float32, np.float64):
@@ -35,7 +46,16 @@ def matmul(a, b, out=None, backend="auto"):
                          f"got {tuple(out.shape)} {out.dtype}")
     if device is None:
         return xp.matmul(a, b, out=out)
-    grid = (-(-n // TILE), -(-m // TILE))
+    splits = k_splits(m, n, k) if splits is None else max(1, min(int(splits), max(k, 1)))
+    k_chunk = -(-max(k, 1) // splits)
+    grid = (-(-n // TILE), -(-m // TILE), splits)
+    operands = (a, b, m, n, k, *element_strides(a), *element_strides(b))
+    if splits == 1:
+        device.launch_blocks(SOURCE, "gemm", a.dtype, grid, (TILE, TILE),
+                             (*operands[:2], out, *operands[2:], *element_strides(out), k_chunk, 0))
+        return out
+    partials = xp.empty((splits, m, n), dtype=a.dtype)   # partial matrix z: its chunk of K
     device.launch_blocks(SOURCE, "gemm", a.dtype, grid, (TILE, TILE),
-                         (a, b, out, m, n, k, *element_strides(a), *element_strides(b), *element_strides(out)))
+                         (*operands[:2], partials, *operands[2:], n, 1, k_chunk, m * n))
+    device.launch(SOURCE, "sum_splits", a.dtype, m * n, (partials, out, splits, m * n))
     return out

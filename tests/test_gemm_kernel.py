@@ -35,14 +35,25 @@ def assert_close_to_matmul(c, a, b):
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64], ids=["f32", "f64"])
 def test_gemm_matches_matmul(dtype, hyp_settings):
+    """Every shape and layout, with K split into 1 to 5 chunks (split K: the grid's third axis)."""
     @hyp_settings
-    @given(m=sizes, k=sizes, n=sizes, layout_a=layouts, layout_b=layouts, seed=st.integers(0, 2**32 - 1))
-    def check(m, k, n, layout_a, layout_b, seed):
+    @given(m=sizes, k=sizes, n=sizes, layout_a=layouts, layout_b=layouts, splits=st.integers(1, 5),
+           seed=st.integers(0, 2**32 - 1))
+    def check(m, k, n, layout_a, layout_b, splits, seed):
         rng = np.random.default_rng(seed)
         a, b = operand(rng, (m, k), layout_a, dtype), operand(rng, (k, n), layout_b, dtype)
-        assert_close_to_matmul(gemm.matmul(a, b, backend=cpu.CPU), a, b)
+        assert_close_to_matmul(gemm.matmul(a, b, backend=cpu.CPU, splits=splits), a, b)
 
     check()
+
+
+def test_long_k_with_few_tiles_is_split_and_exact_on_integers():
+    """A convolution's weight gradient: C (32, 16), K = 4096. It is split (k_splits), and the chunks add up to
+    a @ b exactly on small integers, so no chunk is lost or counted twice."""
+    assert gemm.k_splits(32, 16, 4096) == 16 and gemm.k_splits(64, 1024, 256) == 1
+    rng = np.random.default_rng(2)
+    a, b = rng.integers(-4, 4, (32, 4096)).astype(np.float64), rng.integers(-4, 4, (4096, 16)).astype(np.float64)
+    np.testing.assert_array_equal(gemm.matmul(a, b, backend=cpu.CPU), a @ b)
 
 
 def test_gemm_is_exact_on_integers_and_writes_into_out():

@@ -104,9 +104,10 @@ def build_gemm(cfg, rng, mutation=None):
     def forward(x, weight):
         return gemm.matmul(x, weight.T, backend=backend), (x, weight)
 
-    def backward(dy, cache):
+    def backward(dy, cache):   # the weight gradient with K (the batch) split in two: both paths of gemm.cu
         x, weight = cache
-        return {"x": gemm.matmul(dy, weight, backend=backend), "weight": gemm.matmul(dy.T, x, backend=backend)}
+        return {"x": gemm.matmul(dy, weight, backend=backend),
+                "weight": gemm.matmul(dy.T, x, backend=backend, splits=2)}
 
     return forward, backward, {"x": rng.normal(0, 1, (cfg["n"], cfg["k"])), "weight": rng.normal(0, 1, (cfg["m"], cfg["k"]))}
 def build_im2col(cfg, rng, mutation=None):
