@@ -114,7 +114,7 @@ def loss_backward(cache):
     """d(objective)/d(each input of the loss): {'x_hat': (N, C, H, W), 'kl': {'cont': scalar, 'disc': [scalar]},
     'tc': float or None}. Each example's KL has the same gradient (KLs are averaged over the batch): one
     scalar per part, which the samplers' backwards broadcast, so no array is filled with a device value."""
-    x, scale, dloss_dkl, n = cache["x"], cache["scale"], cache["dloss_dkl"], len(cache["x"])
+    scale, dloss_dkl, n = cache["scale"], cache["dloss_dkl"], len(cache["x"])
     dkl = {"cont": scale * dloss_dkl["cont"] / n, "disc": [scale * dloss_dkl["disc"] / n] * cache["num_disc"]}
     return {"x_hat": refnet.binary_cross_entropy_backward(scale, cache["recon"]), "kl": dkl,
             "tc": None if cache["tc_gamma"] is None else scale * cache["tc_gamma"]}

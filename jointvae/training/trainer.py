@@ -29,6 +29,7 @@ from ..models.model_folder import save_model
 from ..models.specs import image_shape, save_spec
 from .captured_step import CapturedStep
 from .checkpoint import load_checkpoint, save_checkpoint
+from .memory_check import check_memory
 from .static_step import FlatNetwork, StaticStep
 from .stopping import StopSignals, TrainingStopped
 
@@ -290,34 +291,6 @@ class Trainer:
                 f"recon {r['recon']:.2f} kl_cont {r['kl_cont']:.3f} (C {_fmt(r['C_cont'])}) "
                 f"kl_disc {r['kl_disc']:.3f} (C {_fmt(r['C_disc'])}) {tc}{rate:.2f} steps/s "
                 f"ETA {_duration(eta)}")
-
-
-def check_memory(model, batch_size, xp):
-    """ValueError, before anything is allocated, when a step at batch_size would not fit in memory.
-
-    The estimate: the arrays of one image's forward (outputs and caches), times the batch, times 3 for the
-    backward's gradients and temporaries, against the machine's memory (or the GPU's free memory)."""
-    noise = draw_noise(model, 1, np.random.default_rng(0), xp)
-    out, cache = model.forward(xp.zeros((1,) + model.image_shape, np.float32), noise)
-    needed = 3 * batch_size * nbytes_of((out, cache))
-    if xp is np:
-        available = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") if hasattr(os, "sysconf") else None
-    else:
-        available = xp.cuda.Device().mem_info[0]
-    if available and needed > 0.8 * available:
-        raise ValueError(f"a step at batch size {batch_size} needs about {needed / 2**30:.1f} GiB, more than this "
-                         f"machine's {available / 2**30:.1f} GiB can give: choose a smaller --batch-size")
-
-
-def nbytes_of(value):
-    """Bytes of every array inside nested tuples, lists and dicts."""
-    if hasattr(value, "nbytes") and hasattr(value, "shape"):
-        return int(value.nbytes)
-    if isinstance(value, dict):
-        value = value.values()
-    if isinstance(value, (tuple, list, type({}.values()))):
-        return sum(nbytes_of(v) for v in value)
-    return 0
 
 
 def _record_step(line):
