@@ -16,10 +16,10 @@ import pytest
 ROOT = Path(__file__).resolve().parent.parent
 # Each room's rank: a module may import its own room and lower ranks. Equal ranks are siblings.
 RANKS = {"refnet": 0, "kernels": 1, "jointvae.files": 2, "jointvae.data": 3, "jointvae.models": 4,
-         "jointvae.training": 5, "jointvae.evaluation": 5}
+         "jointvae.training": 5, "jointvae.evaluation": 5, "jointvae.sweeps": 6}
 TOP, FRONT_DOOR = "jointvae", "front door"   # the package's __init__ (or anything loose in it); the CLI modules
-RANKS.update({TOP: 6, FRONT_DOOR: 7})
-FRONT_DOORS = {f"jointvae.{name}" for name in ("train", "evaluate", "visualize", "edit", "infer", "experiments")}
+RANKS.update({TOP: 7, FRONT_DOOR: 8})
+FRONT_DOORS = {f"jointvae.{name}" for name in ("train", "evaluate", "visualize", "edit", "infer", "experiments", "sweep")}
 
 
 def module_name(path):
