@@ -28,6 +28,17 @@ def default_workers():
         return max(1, os.cpu_count() or 1)
 
 
+def status_word(code):
+    """A finished task's state: done, stopped (by a signal, its checkpoint written), unstarted, or exit N."""
+    if code is None:
+        return "unstarted"
+    if code == 0:
+        return "done"
+    if code < 0 or code - 128 in (signal.SIGINT, signal.SIGTERM, signal.SIGUSR1):
+        return "stopped"
+    return f"exit {code}"
+
+
 def tail(path, size=4096):
     try:
         with open(path, "rb") as f:
@@ -82,7 +93,7 @@ class LocalEngine:
                         done[name] = child.returncode
                         del running[name]
                         if not live:
-                            self._say(f"{'finished' if child.returncode == 0 else 'FAILED'} {name} "
+                            self._say(f"{status_word(child.returncode)} {name} "
                                       f"(exit {child.returncode}, {time.monotonic() - started[name]:.0f} s)")
                 rows = self._table(tasks, running, done, started)
                 if live:
@@ -118,8 +129,7 @@ class LocalEngine:
             if task.name in running:
                 state = "running"
             elif task.name in done:
-                state = "done" if done[task.name] == 0 else "unstarted" if done[task.name] is None else \
-                    f"exit {done[task.name]}"
+                state = status_word(done[task.name])
             else:
                 state = "queued"
             counts[state.split()[0]] += 1

@@ -49,7 +49,9 @@ def describe(record):
              f"({record['data']}; never the test split) by {record['select']} ({way} is better); "
              f"kept the best {record['keep']}:"]
     for n, value in record["scores"].items():
-        lines.append(f"  {'kept   ' if n in record['kept'] else 'dropped'} {n}  {record['select']} {value:.4g}")
+        at = record["steps_at"].get(n)
+        late = f" (step {at}: trained further before this screening)" if at is not None and at > record["steps"] else ""
+        lines.append(f"  {'kept   ' if n in record['kept'] else 'dropped'} {n}  {record['select']} {value:.4g}{late}")
     lines += [f"  unscored {n} (no screen.json: its screening run failed)" for n in record["unscored"]]
     return "\n".join(lines)
 
