@@ -2,6 +2,7 @@
 
     refnet  <-  kernels  <-  jointvae.files  <-  jointvae.data  <-  jointvae.models  <-  jointvae.training
                                                                                      <-  jointvae.evaluation
+    jointvae.sweeps (above training and evaluation) <- the package top <- the front doors
     CLI front doors (jointvae/train.py, evaluate.py, ...) import the rooms and never one another.
 
 A module may import its own room and the rooms before it; training and evaluation do not import each
