@@ -4,8 +4,15 @@
     slurm   SlurmEngine (slurm.py, imported only when asked for): a SLURM job array
 
 options: the front door's namespace (workers, log_dir, partition, time, gpus, array_parallelism).
+
+The contract of an engine: run(tasks) runs every Task(name, argv) (argv: [python, "-m", "jointvae.sweep",
+"run-one", SWEEP_FILE, NAME, maybe "--screen", STEPS], the whole of a point's work, idempotent) and returns when
+they have ended, {name: exit status}; an attribute `stopped` (a signal number, else None) says the engine itself
+was stopped. A screening sweep calls run twice: the screening runs, then the kept ones.
 """
-from .local import LocalEngine, Task   # noqa: F401  (Task: what every engine runs)
+from .local import LocalEngine, Task
+
+__all__ = ["ENGINES", "EngineUnavailable", "LocalEngine", "Task", "make_engine"]
 
 
 class EngineUnavailable(RuntimeError):
