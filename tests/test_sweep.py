@@ -6,6 +6,7 @@ import os
 import signal
 import subprocess
 import sys
+import time
 
 import numpy as np
 import pytest
@@ -199,3 +200,23 @@ def test_a_missing_slurm_engine_is_one_line(env):
     path = write_sweep(env, steps=5, grid={"seed": [0]})
     with pytest.raises(SystemExit, match="^error: --engine slurm: this checkout has no SLURM engine"):
         front_door.main(["run", str(path), "--engine", "slurm"])
+
+
+def test_stopping_the_engine_stops_every_worker_at_a_checkpoint(env, capsys):
+    """SIGTERM to `sweep run`: each worker writes its checkpoint, the sweep exits 143; running it again finishes."""
+    path = write_sweep(env, steps=400, grid={"seed": [0, 1]})
+    engine = subprocess.Popen([sys.executable, "-m", "jointvae.sweep", "run", str(path), "--workers", "2"],
+                              stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    logs = [env / "runs" / "logs" / f"seed={s}.log" for s in (0, 1)]
+    deadline = time.monotonic() + 60
+    while not all(log.exists() and "/400 loss" in log.read_text() for log in logs):
+        assert engine.poll() is None and time.monotonic() < deadline
+        time.sleep(0.05)
+    engine.send_signal(signal.SIGTERM)
+    _, err = engine.communicate(timeout=60)
+    assert engine.returncode == 128 + signal.SIGTERM, err
+    assert "stopping the running tasks" in err and "again to finish" in err
+    sweep = load_sweep(path)
+    assert all(s["state"] == "partial" and 0 < s["step"] < 400 for s in states(sweep).values()), states(sweep)
+    assert front_door.main(["run", str(path)]) == 0
+    assert all(s["state"] == "evaluated" for s in states(sweep).values())
