@@ -2,6 +2,7 @@
 
     refnet  <-  kernels  <-  jointvae.files  <-  jointvae.data  <-  jointvae.models  <-  jointvae.training
                                                                                      <-  jointvae.evaluation
+    jointvae.sweeps (above training and evaluation) <- the package top <- the front doors
     CLI front doors (jointvae/train.py, evaluate.py, ...) import the rooms and never one another.
 
 A module may import its own room and the rooms before it; training and evaluation do not import each
@@ -16,10 +17,10 @@ import pytest
 ROOT = Path(__file__).resolve().parent.parent
 # Each room's rank: a module may import its own room and lower ranks. Equal ranks are siblings.
 RANKS = {"refnet": 0, "kernels": 1, "jointvae.files": 2, "jointvae.data": 3, "jointvae.models": 4,
-         "jointvae.training": 5, "jointvae.evaluation": 5}
+         "jointvae.training": 5, "jointvae.evaluation": 5, "jointvae.sweeps": 6}
 TOP, FRONT_DOOR = "jointvae", "front door"   # the package's __init__ (or anything loose in it); the CLI modules
-RANKS.update({TOP: 6, FRONT_DOOR: 7})
-FRONT_DOORS = {f"jointvae.{name}" for name in ("train", "evaluate", "visualize", "edit", "infer", "experiments")}
+RANKS.update({TOP: 7, FRONT_DOOR: 8})
+FRONT_DOORS = {f"jointvae.{name}" for name in ("train", "evaluate", "visualize", "edit", "infer", "experiments", "sweep")}
 
 
 def module_name(path):

@@ -1,0 +1,8 @@
+"""Sweeps: a grid of training runs from one sweep file, run, resumed, evaluated and collected.
+
+    sweep_file.py   read, check and expand a sweep file into points with stable names
+    runs.py         one point: its folder, its state, run_one (train or resume, then evaluate)
+    local.py        LocalEngine: worker processes on this machine, a live progress table
+    engines.py      ENGINES: local, and slurm (slurm.py, imported only when asked for)
+    collect.py      the table per setting (median, IQR, each seed) as Markdown and CSV, and a PNG plot
+"""

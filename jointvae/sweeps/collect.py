@@ -1,0 +1,114 @@
+"""The table of a sweep: per setting (the grid values other than the seed, or --by) and per evaluate field, the
+median, the interquartile range and each seed's value; as Markdown, CSV and (with matplotlib, the [plots]
+extra) a PNG plot.
+"""
+import csv
+import importlib.util
+import io
+import os
+
+import numpy as np
+
+from .runs import field_value, load_results
+
+DEFAULT_FIELDS = ("discrete_accuracy", "recon_loss", "factorvae_metric", "betavae_metric", "mig")
+
+
+def default_fields(results):
+    """The usual evaluate fields that the results have (at least recon_loss)."""
+    found = [f for f in DEFAULT_FIELDS if any(field_value(r, f) is not None for r in results.values())]
+    return found or ["recon_loss"]
+
+
+def gather(sweep, fields=None, by=None):
+    """-> (by keys, fields, rows): one row per (setting, field) with values {seed: value} of the evaluated runs."""
+    results = load_results(sweep)
+    fields = list(fields or default_fields(results))
+    by = list(by) if by else [k for k in sweep.grid_keys() if k != "seed"]
+    groups = {}
+    for point in sweep.points:
+        if point["name"] not in results:
+            continue
+        key = tuple(setting_value(point, k) for k in by)
+        groups.setdefault(key, []).append(point)
+    rows = []
+    for key, points in groups.items():
+        for field in fields:
+            values = {p["seed"]: field_value(results[p["name"]], field) for p in points}
+            values = {s: v for s, v in sorted(values.items()) if v is not None}
+            numbers = np.array(list(values.values()), dtype=float)
+            q1, median, q3 = np.percentile(numbers, [25, 50, 75]) if len(numbers) else (np.nan,) * 3
+            rows.append({"setting": dict(zip(by, key)), "field": field, "n": len(numbers), "median": median,
+                         "iqr": q3 - q1, "seeds": values})
+    return by, fields, rows
+
+
+def setting_value(point, key):
+    """A point's value of key: its grid value, else its training setting or spec value (as text)."""
+    if key in point["settings"]:
+        value = point["settings"][key]
+    elif key in ("seed", "steps"):
+        value = point[key]
+    else:
+        value = point["spec"].get(key)
+    if value is None:
+        return "-"
+    return value if isinstance(value, (int, float, str)) else str(value)
+
+
+def _fmt(value):
+    return "" if value is None or (isinstance(value, float) and np.isnan(value)) else f"{value:.4g}"
+
+
+def tables(by, rows):
+    """(markdown, csv text) of the rows: one line per (setting, field), a column per seed."""
+    seeds = sorted({s for r in rows for s in r["seeds"]})
+    header = [*by, "field", "n", "median", "IQR", *[f"seed {s}" for s in seeds]]
+    lines = [[*(str(r["setting"][k]) for k in by), r["field"], str(r["n"]), _fmt(r["median"]), _fmt(r["iqr"]),
+              *(_fmt(r["seeds"].get(s)) for s in seeds)] for r in rows]
+    markdown = "\n".join(["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+                         + ["| " + " | ".join(line) + " |" for line in lines]) + "\n"
+    text = io.StringIO()
+    writer = csv.writer(text, lineterminator="\n")
+    writer.writerow(header)
+    writer.writerows(lines)
+    return markdown, text.getvalue()
+
+
+def plot(path, by, fields, rows):
+    """A PNG: one panel per field, each setting's seeds as dots and its median as a bar. -> path, or None
+    (and a line saying so) without matplotlib."""
+    if importlib.util.find_spec("matplotlib") is None:
+        return None
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    fig, axes = plt.subplots(1, len(fields), figsize=(4 + 2 * len(fields), 4), squeeze=False)
+    for ax, field in zip(axes[0], fields):
+        mine = [r for r in rows if r["field"] == field]
+        for x, r in enumerate(mine):
+            ax.scatter([x] * len(r["seeds"]), list(r["seeds"].values()), s=14, color="tab:blue")
+            ax.hlines(r["median"], x - 0.3, x + 0.3, color="black")
+        ax.set_xticks(range(len(mine)))
+        ax.set_xticklabels([",".join(f"{k}={v}" for k, v in r["setting"].items()) or "all" for r in mine],
+                           rotation=30, ha="right", fontsize=7)
+        ax.set_title(field)
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+    return path
+
+
+def collect(sweep, fields=None, by=None, log=print):
+    """Write collect.md, collect.csv (and collect.png) into the sweep's out; -> the markdown table."""
+    by, fields, rows = gather(sweep, fields, by)
+    markdown, text = tables(by, rows)
+    os.makedirs(sweep.out, exist_ok=True)
+    for name, content in (("collect.md", markdown), ("collect.csv", text)):
+        with open(os.path.join(sweep.out, name), "w", encoding="utf-8") as f:
+            f.write(content)
+    png = plot(os.path.join(sweep.out, "collect.png"), by, fields, rows) if rows else None
+    if png is None:
+        log("no plot: matplotlib is not installed (pip install 'jointvae[plots]'); skipped collect.png"
+            if rows else "no evaluated runs yet: nothing to plot")
+    return markdown

@@ -1,0 +1,222 @@
+"""python -m jointvae.sweep: sweep files (checked, expanded, stable names), the local engine end to end on a tiny
+folder of images (a run stopped half-way and finished by running the sweep again), status, collect, screening."""
+import importlib.util
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from jointvae import sweep as front_door
+from jointvae.sweeps import runs
+from jointvae.sweeps.sweep_file import SweepError, load_sweep, point_name
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+@pytest.fixture
+def env(tmp_path, monkeypatch):
+    """A folder of 48 grey 32x32 PNGs (a bright square each) in tmp_path/img; the data cache in tmp_path."""
+    monkeypatch.setenv("JOINTVAE_DATA", str(tmp_path / "data"))
+    monkeypatch.setenv("PYTHONPATH", ROOT + os.pathsep + os.environ.get("PYTHONPATH", ""))
+    (tmp_path / "img").mkdir()
+    rng = np.random.default_rng(0)
+    for i in range(48):
+        a = np.zeros((32, 32), np.uint8)
+        x, y = rng.integers(2, 22, 2)
+        a[y:y + 10, x:x + 10] = 255
+        Image.fromarray(a).save(tmp_path / "img" / f"{i:02d}.png")
+    return tmp_path
+
+
+def write_sweep(folder, name="sweep.json", steps=40, grid=None, **extra):
+    table = {"base": "folder", "folder": "img", "out": "runs",
+             "settings": {"steps": steps, "batch_size": 8, "image_shape": [1, 32, 32]},
+             "grid": grid if grid is not None else [{"model": ["jointvae"], "seed": [0, 1]},
+                                                    {"model": ["betavae"], "beta": [4.0], "seed": [0, 1]}],
+             **extra}
+    path = folder / name
+    path.write_text(json.dumps(table))
+    return path
+
+
+def states(sweep):
+    return {p["name"]: runs.state(sweep, p) for p in sweep.points}
+
+
+def test_local_engine_end_to_end_with_a_run_stopped_half_way(env, capsys):
+    path = write_sweep(env)
+    sweep = load_sweep(path)
+    names = [p["name"] for p in sweep.points]
+    assert names == ["model=jointvae,seed=0", "model=jointvae,seed=1",
+                     "beta=4.0,model=betavae,seed=0", "beta=4.0,model=betavae,seed=1"]
+    assert all(s["state"] == "pending" for s in states(sweep).values())
+
+    # One point started as the engines start it, stopped by SIGTERM once it trains: checkpoint, exit 143.
+    victim = names[2]
+    child = subprocess.Popen([sys.executable, "-m", "jointvae.sweep", "run-one", str(path), victim],
+                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                             env={**os.environ, "PYTHONUNBUFFERED": "1", "OPENBLAS_NUM_THREADS": "1"})
+    for line in child.stdout:
+        if " step " in line and "/40 loss" in line:
+            child.send_signal(signal.SIGTERM)
+            break
+    rest = child.stdout.read()
+    assert child.wait(timeout=60) == 128 + signal.SIGTERM, rest
+    assert "stopped at step" in rest and "checkpoint written" in rest
+    half = runs.state(sweep, sweep.point(victim))
+    assert half["state"] == "partial" and 0 < half["step"] < 40
+
+    # The sweep trains the three others and resumes the stopped one.
+    assert front_door.main(["run", str(path), "--workers", "2"]) == 0
+    err = capsys.readouterr().err
+    assert all(s["state"] == "evaluated" and s["step"] == 40 for s in states(sweep).values()), states(sweep)
+    with open(env / "runs" / "logs" / f"{victim}.log", encoding="utf-8") as f:
+        assert f"resuming at step {half['step']}" in f.read()
+    assert "done" in err
+    assert json.load(open(env / "runs" / "sweep.json"))["points"][0]["name"] == names[0]
+    evaluation = json.load(open(env / "runs" / names[0] / "eval.json"))
+    assert evaluation["sweep_step"] == 40 and "recon_loss" in evaluation
+
+    # Idempotent: nothing runs again.
+    stamps = {n: os.path.getmtime(env / "runs" / n / "eval.json") for n in names}
+    assert front_door.main(["run", str(path)]) == 0
+    assert "4 of 4 run(s) already evaluated; 0 to run" in capsys.readouterr().out
+    assert stamps == {n: os.path.getmtime(env / "runs" / n / "eval.json") for n in names}
+
+    assert front_door.main(["status", str(path)]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert len(lines) == 5 and lines[-1] == "4 evaluated"
+    assert all("evaluated" in line and "40/40" in line and "recon_loss" in line for line in lines[:4])
+
+    assert front_door.main(["collect", str(path)]) == 0
+    out, err = capsys.readouterr()
+    table = out.splitlines()
+    assert table[0] == "| beta | model | field | n | median | IQR | seed 0 | seed 1 |"
+    assert len(table) == 4 and "| - | jointvae | recon_loss | 2 |" in table[2] and "| 4.0 | betavae |" in table[3]
+    values = [evaluation["recon_loss"], json.load(open(env / "runs" / names[1] / "eval.json"))["recon_loss"]]
+    assert f"{np.median(values):.4g}" in table[2] and f"{values[0]:.4g}" in table[2]
+    assert (env / "runs" / "collect.csv").read_text().splitlines()[0] == "beta,model,field,n,median,IQR,seed 0,seed 1"
+    if importlib.util.find_spec("matplotlib") is None:
+        assert "matplotlib is not installed" in err and not (env / "runs" / "collect.png").exists()
+    else:
+        assert (env / "runs" / "collect.png").exists()
+
+
+def test_screening_keeps_the_best_by_a_training_split_field(env, capsys):
+    path = write_sweep(env, steps=20, grid={"lr": [1e-3, 1e-4, 1e-6]})
+    assert front_door.main(["run", str(path), "--workers", "2", "--screen", "10", "--keep", "1",
+                            "--select", "recon_loss"]) == 0
+    out = capsys.readouterr().out
+    sweep = load_sweep(path)
+    record = json.load(open(env / "runs" / "screen.json"))
+    screened = {p["name"]: json.load(open(env / "runs" / p["name"] / "screen.json")) for p in sweep.points}
+    best = min(screened, key=lambda n: screened[n]["recon_loss"])
+    assert record["kept"] == [best] and record["split"] == "train" and record["direction"] == "min"
+    assert all(s["sweep_step"] == 10 and s["sweep_split"] == "train" for s in screened.values())
+    assert "training split" in out and "never the test split" in out and "(no labels)" in out
+    assert f"kept    {best}" in out
+    for name, s in states(sweep).items():
+        assert (s["state"], s["step"]) == (("evaluated", 20) if name == best else ("partial", 10))
+    assert front_door.main(["status", str(path)]) == 0
+    assert "2 screened-out" in capsys.readouterr().out.splitlines()[-1]
+
+
+def test_screening_and_evaluation_ask_evaluate_for_the_right_split(env, monkeypatch):
+    """MNIST-like data: the screen scores --split train, the final evaluation the sweep's split (test)."""
+    path = env / "mnist.json"
+    path.write_text(json.dumps({"base": "mnist", "out": "runs", "settings": {"steps": 5}, "grid": {"seed": [0]}}))
+    sweep = load_sweep(path)
+    seen = []
+
+    class Child:
+        returncode = 0
+
+        def __init__(self, argv, **kwargs):
+            seen.append(argv)
+
+        def communicate(self):
+            return '{"recon_loss": 1.0}\n', None
+
+        def poll(self):
+            return 0
+
+    monkeypatch.setattr(runs.subprocess, "Popen", Child)
+    point = sweep.points[0]
+    assert runs.evaluate(sweep, point, "train")["sweep_split"] == "train"
+    assert runs.evaluate(sweep, point)["sweep_split"] == "test"
+    assert seen[0][-2:] == ["--split", "train"] and seen[1][-2:] == ["--split", "test"]
+
+
+@pytest.mark.parametrize("change, field", [
+    ({"colour": 1}, "unknown key 'colour'"),
+    ({"grid": {"seed": 3}}, "grid.seed must be a non-empty list"),
+    ({"grid": {"learning_rate": [1]}}, "grid.learning_rate: unknown key"),
+    ({"grid": [{"seed": [0]}, {"batch-size": [0]}]}, "point batch_size=0: batch_size must be an integer"),
+    ({"settings": {"batch_size": 8}}, "steps: every point needs 'steps'"),
+    ({"settings": {"steps": -1}}, "steps must be an integer"),
+    ({"grid": {"model": ["factorvae"]}}, "point model=factorvae: model 'factorvae' needs 'tc_gamma'"),
+    ({"grid": {"model": ["gan"]}}, "model: unknown model 'gan'"),
+    ({"base": "nosuch.json"}, "base: 'nosuch.json' is neither a dataset"),
+    ({"folder": "missing"}, "folder: folder needs an existing image folder"),
+    ({"evaluate": {"split": "validation"}}, "evaluate.split must be"),
+])
+def test_bad_sweep_files_are_one_line_errors_naming_the_file_and_field(env, change, field):
+    path = write_sweep(env, steps=5, grid={"seed": [0]})
+    table = {**json.loads(path.read_text()), **change}
+    if "settings" in change:
+        table["settings"] = {"image_shape": [1, 32, 32], **change["settings"]}
+    path.write_text(json.dumps(table))
+    with pytest.raises(SystemExit) as e:
+        front_door.main(["status", str(path)])
+    message = str(e.value)
+    assert message.startswith(f"error: {path}: ") and field in message and "\n" not in message, message
+
+
+def test_file_formats_and_stable_names(env):
+    (env / "a.toml").write_text('base = "folder"\nfolder = "img"\nout = "runs"\n[settings]\nsteps = 5\n'
+                                'image_shape = [1, 32, 32]\n[grid]\nseed = [0, 1]\nlr = [0.001, 1e-05]\n'
+                                'cont_capacity = [[0.0, 5.0, 100, 30.0]]\n')
+    (env / "b.json").write_text(json.dumps({"grid": {"cont_capacity": [[0.0, 5.0, 100, 30.0]], "lr": [0.001, 1e-05],
+                                                     "seed": [0, 1]}, "out": "runs", "base": "folder",
+                                            "folder": "img", "settings": {"steps": 5, "image_shape": [1, 32, 32]}}))
+    a, b = load_sweep(env / "a.toml"), load_sweep(env / "b.json")
+    assert sorted(p["name"] for p in a.points) == sorted(p["name"] for p in b.points)
+    assert "cont_capacity=0.0_5.0_100_30.0,lr=1e-05,seed=1" in a.by_name
+    assert a.by_name["cont_capacity=0.0_5.0_100_30.0,lr=0.001,seed=0"]["spec"]["lr"] == [0.001]
+    assert point_name({"seed": 0, "beta": 4.0}) == point_name({"beta": 4.0, "seed": 0}) == "beta=4.0,seed=0"
+    (env / "bad.toml").write_text("base = \n")
+    with pytest.raises(SweepError, match=r"bad\.toml: not valid TOML"):
+        load_sweep(env / "bad.toml")
+
+
+@pytest.mark.skipif(importlib.util.find_spec("jointvae.sweeps.slurm") is not None, reason="the SLURM engine is here")
+def test_a_missing_slurm_engine_is_one_line(env):
+    path = write_sweep(env, steps=5, grid={"seed": [0]})
+    with pytest.raises(SystemExit, match="^error: --engine slurm: this checkout has no SLURM engine"):
+        front_door.main(["run", str(path), "--engine", "slurm"])
+
+
+def test_stopping_the_engine_stops_every_worker_at_a_checkpoint(env, capsys):
+    """SIGTERM to `sweep run`: each worker writes its checkpoint, the sweep exits 143; running it again finishes."""
+    path = write_sweep(env, steps=400, grid={"seed": [0, 1]})
+    engine = subprocess.Popen([sys.executable, "-m", "jointvae.sweep", "run", str(path), "--workers", "2"],
+                              stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    logs = [env / "runs" / "logs" / f"seed={s}.log" for s in (0, 1)]
+    deadline = time.monotonic() + 60
+    while not all(log.exists() and "/400 loss" in log.read_text() for log in logs):
+        assert engine.poll() is None and time.monotonic() < deadline
+        time.sleep(0.05)
+    engine.send_signal(signal.SIGTERM)
+    _, err = engine.communicate(timeout=60)
+    assert engine.returncode == 128 + signal.SIGTERM, err
+    assert "stopping the running tasks" in err and "again to finish" in err
+    sweep = load_sweep(path)
+    assert all(s["state"] == "partial" and 0 < s["step"] < 400 for s in states(sweep).values()), states(sweep)
+    assert front_door.main(["run", str(path)]) == 0
+    assert all(s["state"] == "evaluated" for s in states(sweep).values())
