@@ -4,10 +4,10 @@
     outcomes = engine.run(tasks)          # tasks: objects with .name and .argv (a command line)
 
 `run` submits ONE job array (`executor.map_array`), waits for it and returns one `Outcome` per task, in order.
-Each array element runs its task's argv as a subprocess. Before the time limit (or on preemption) SLURM sends
-SIGUSR1 to the job's processes (`--signal=USR1@N`); the trainer checkpoints and exits 138 on it, and submitit's
-handler (told to listen for USR1) calls `Job.checkpoint`, which waits for the subprocess to write its
-checkpoint and asks submitit to requeue the same task. The requeued job runs the same argv, which must be
+Each array element runs its task's argv as a subprocess. N seconds before the time limit SLURM sends
+submitit's signal (`--signal=USR2@N`); submitit's handler calls `Job.checkpoint`, which sends the task SIGUSR1
+(on which the trainer writes its checkpoint and exits 138), waits for it, and asks submitit to requeue the
+same task. A preemption that requeues sends SIGTERM, on which the trainer checkpoints too. The requeued job runs the same argv, which must be
 idempotent (train, or resume what is there): `python -m jointvae.sweep run-one SWEEP NAME` is.
 
 submitit is the optional extra `[cluster]`; it is imported only when an engine is made.
@@ -19,9 +19,8 @@ import subprocess
 import sys
 import time
 
-# The signal SLURM sends before a time limit or a preemption: the one our trainer checkpoints on.
-STOP_SIGNAL = "USR1"
-STOPPED_STATUS = 128 + signal.SIGUSR1
+# What the task is sent to checkpoint and stop: the signal our trainer writes its checkpoint on.
+TASK_STOP_SIGNAL = signal.SIGUSR1
 
 Outcome = collections.namedtuple("Outcome", "name ok returncode job_id state message")
 
@@ -34,8 +33,58 @@ def _submitit():
     return submitit
 
 
+def slurm_signal():
+    """The signal SLURM sends a job before its time limit: submitit's (USR2 unless SUBMITIT_PREEMPT_SIGNAL)."""
+    from submitit.slurm.slurm import SlurmJobEnvironment
+    return getattr(signal, "SIG" + SlurmJobEnvironment.USR_SIG)
+
+
+def descendants(pid):
+    """pid and every process below it (read off /proc; just [pid] where there is none)."""
+    children = collections.defaultdict(list)
+    try:
+        entries = os.listdir("/proc")
+    except OSError:
+        return [pid]
+    for entry in entries:
+        if entry.isdigit():
+            try:
+                with open(f"/proc/{entry}/stat", "rb") as f:
+                    stat = f.read()
+            except OSError:
+                continue
+            fields = stat[stat.rindex(b")") + 2:].split()   # after "pid (comm) ": state, ppid, ...
+            if fields[0] != b"Z":
+                children[int(fields[1])].append(int(entry))
+    found, todo = [], [pid]
+    while todo:
+        p = todo.pop()
+        found.append(p)
+        todo += children.get(p, [])
+    return found
+
+
+def alive(pid):
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as f:
+            stat = f.read()
+        return stat[stat.rindex(b")") + 2:][:1] != b"Z"
+    except OSError:
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            return False
+        return True
+
+
 class Job:
-    """One task as submitit runs it on a node: its argv as a subprocess, checkpointed and requeued on USR1.
+    """One task as submitit runs it on a node: its argv as a subprocess, checkpointed and requeued on a signal.
+
+    SLURM sends submitit's signal (USR2) to every process of the job step before the time limit. The task is
+    started with that signal ignored, so that only this process hears it; submitit's handler then calls
+    `checkpoint`, which sends the task (and the processes it started) SIGUSR1 exactly once, waits for it to
+    write its checkpoint and exit, and hands submitit the same task to requeue. (Were the task sent the
+    signal twice, the second one could end it while it writes its checkpoint.)
 
     Picklable (submitit pickles it to the job folder, and again on requeue): only the name, the argv and a
     grace period are kept; the subprocess handle lives in the running job alone.
@@ -53,7 +102,10 @@ class Job:
 
     def __call__(self):
         print(f"task {self.name}: {' '.join(self.argv)}", flush=True)
-        self._proc = subprocess.Popen(self.argv)
+        heard = slurm_signal()
+        deaf = heard not in (signal.SIGINT, signal.SIGTERM, TASK_STOP_SIGNAL)
+        self._proc = subprocess.Popen(self.argv, preexec_fn=(lambda: signal.signal(heard, signal.SIG_IGN))
+                                      if deaf else None)
         # poll, not wait(): the signal handler (checkpoint below) polls the same Popen, and Popen.wait holds a
         # lock while it blocks that the handler would then wait on forever.
         while self._proc.poll() is None:
@@ -64,19 +116,19 @@ class Job:
         return code
 
     def checkpoint(self, *args, **kwargs):
-        """submitit calls this on the stop signal: let the task write its checkpoint, then requeue it."""
+        """submitit calls this on SLURM's signal: let the task write its checkpoint, then requeue it."""
         submitit = _submitit()
         proc = self._proc
         if proc is not None and proc.poll() is None:
-            # SLURM signals every process of the step, the task included; a second USR1 is harmless to the
-            # trainer (it notes the first), and reaches the task where the first did not (a signal to this
-            # process alone, a task in its own session).
-            try:
-                proc.send_signal(getattr(signal, "SIG" + STOP_SIGNAL))
-            except ProcessLookupError:
-                pass
+            tree = descendants(proc.pid)
+            if slurm_signal() != TASK_STOP_SIGNAL:   # else SLURM has sent it to the task already
+                for pid in tree:
+                    try:
+                        os.kill(pid, TASK_STOP_SIGNAL)
+                    except ProcessLookupError:
+                        pass
             deadline = time.monotonic() + self.grace_s
-            while proc.poll() is None and time.monotonic() < deadline:
+            while time.monotonic() < deadline and (proc.poll() is None or any(alive(p) for p in tree[1:])):
                 time.sleep(0.2)
             print(f"task {self.name}: stopped with status {proc.poll()}; requeued to resume", flush=True)
         return submitit.helpers.DelayedSubmission(Job(self.name, self.argv, self.grace_s))
@@ -110,12 +162,7 @@ class SlurmEngine:
         ex = self._submitit.AutoExecutor(folder=os.path.join(self.folder, "%j"), cluster="slurm")
         params = dict(timeout_min=self.time_min, cpus_per_task=self.cpus_per_task, tasks_per_node=1, nodes=1,
                       slurm_array_parallelism=self.array_parallelism or count,
-                      slurm_signal_delay_s=self.signal_delay_s,
-                      # USR1, not submitit's USR2: the signal our trainer checkpoints on. The job's submitit
-                      # listens for it through the variable; SLURM sends it through --signal.
-                      slurm_setup=[f"export SUBMITIT_PREEMPT_SIGNAL={STOP_SIGNAL}"],
-                      slurm_additional_parameters={"signal": f"{STOP_SIGNAL}@{self.signal_delay_s}",
-                                                   "requeue": True})
+                      slurm_signal_delay_s=self.signal_delay_s, slurm_additional_parameters={"requeue": True})
         if self.partition:
             params["slurm_partition"] = self.partition
         if self.gpus:
@@ -146,8 +193,9 @@ class SlurmEngine:
                 job.result()
                 outcome = Outcome(task.name, True, 0, job.job_id, job.state, "done")
             except Exception as e:   # submitit raises the job's error, or a FailedJobError of its own
-                lines = [line for line in str(e).strip().splitlines() if line.strip()]
-                message = lines[-1] if lines else type(e).__name__
+                lines = [line.strip() for line in str(e).splitlines() if line.strip()]
+                ours = [line for line in lines if f"task {task.name}:" in line]   # Job.__call__'s own error
+                message = (ours or lines or [type(e).__name__])[-1]
                 outcome = Outcome(task.name, False, None, job.job_id, job.state, message)
             print(f"{task.name}: {'done' if outcome.ok else 'FAILED'} (job {job.job_id}, {outcome.state})"
                   f"{'' if outcome.ok else ': ' + outcome.message}", file=log, flush=True)
