@@ -191,6 +191,13 @@ def train_or_resume(images, out, steps):
     return [sys.executable, "-c", code]
 
 
+def lines(path):
+    try:
+        return path.read_text().splitlines()
+    except FileNotFoundError:
+        return []
+
+
 def release_requeued(job_id, timeout=60):
     """Slurm holds a requeued job for about two minutes (Reason=BeginTime); start it now instead."""
     deadline = time.monotonic() + timeout
@@ -241,10 +248,10 @@ def test_signalled_job_is_requeued_and_resumes_exactly(slurm, tmp_path, job_env)
                          signal_delay_s=30)
     t0 = time.monotonic()
     [job] = engine.submit([Task("train", train_or_resume(images, run, steps))])
-    # Wait until training is under way (its log.jsonl is there), then send what SLURM sends before a time
-    # limit: submitit's signal to the job's step processes.
+    # Wait until training is under way (log.jsonl has a line every 50 steps: two lines), then send what SLURM
+    # sends before a time limit: submitit's signal to the job's step processes.
     deadline = time.monotonic() + 60
-    while not (run / "log.jsonl").exists():
+    while len(lines(run / "log.jsonl")) < 2:
         assert time.monotonic() < deadline, "training did not start"
         assert not job.done(), job.state
         time.sleep(0.1)
@@ -256,8 +263,31 @@ def test_signalled_job_is_requeued_and_resumes_exactly(slurm, tmp_path, job_env)
     assert outcome.ok, outcome
     log = Path(job.paths.stdout).read_text(errors="replace") + Path(job.paths.stderr).read_text(errors="replace")
     assert "resuming" in log, log[-2000:]
+    resumed_at = int(log.split("resuming ")[1].split("at step ")[1].split()[0])
+    assert 50 <= resumed_at < steps, resumed_at
+    print(f"stopped at step {resumed_at} of {steps}, requeued, resumed")
     assert "requeued" in log, log[-2000:]
     got, want = np.load(run / "weights.npz"), np.load(reference / "weights.npz")
     assert sorted(got.files) == sorted(want.files)
     for name in want.files:
         np.testing.assert_array_equal(got[name], want[name], err_msg=name)
+
+
+def test_engine_needs_submitit_named(monkeypatch):
+    """Without submitit: one line naming the extra. Importing jointvae never needs it."""
+    monkeypatch.setitem(sys.modules, "submitit", None)
+    from jointvae.sweeps.slurm import SlurmEngine
+    with pytest.raises(RuntimeError, match=r'pip install "\.\[cluster\]"'):
+        SlurmEngine()
+    code = "import sys, jointvae, jointvae.sweeps.slurm; assert 'submitit' not in sys.modules"
+    subprocess.run([sys.executable, "-c", code], check=True, cwd=ROOT,
+                   env=dict(os.environ, PYTHONPATH=str(ROOT)))
+
+
+def test_job_is_picklable_without_its_process():
+    import pickle
+    from jointvae.sweeps.slurm import Job
+    job = Job("a", ["true"], grace_s=5)
+    job._proc = object()
+    back = pickle.loads(pickle.dumps(job))
+    assert (back.name, back.argv, back.grace_s, back._proc) == ("a", ["true"], 5, None)
