@@ -19,7 +19,7 @@ RANKS = {"refnet": 0, "kernels": 1, "jointvae.files": 2, "jointvae.data": 3, "jo
          "jointvae.training": 5, "jointvae.evaluation": 5}
 TOP, FRONT_DOOR = "jointvae", "front door"   # the package's __init__ (or anything loose in it); the CLI modules
 RANKS.update({TOP: 6, FRONT_DOOR: 7})
-RANKS["jointvae.sweeps"] = 6   # runs the front doors as command lines (subprocesses), imports no room above data
+RANKS["jointvae.sweeps"] = 6   # engines of many runs: may use any room; only front doors import it
 FRONT_DOORS = {f"jointvae.{name}" for name in ("train", "evaluate", "visualize", "edit", "infer", "experiments")}
 
 
