@@ -204,6 +204,9 @@ def release_requeued(job_id, timeout=60):
     while time.monotonic() < deadline:
         r = subprocess.run(["squeue", "-h", "-j", job_id, "-o", "%T %r"], capture_output=True, text=True)
         if r.stdout.split() == ["PENDING", "BeginTime"]:
+            # not at once: slurmd refuses, for about a second, to launch a job whose previous run it has just
+            # killed ("already killed, do not launch batch job"), and the job would be lost.
+            time.sleep(3)
             subprocess.run(["scontrol", "update", f"JobId={job_id}", "StartTime=now"], check=True)
             return
         time.sleep(0.1)
@@ -258,7 +261,7 @@ def test_signalled_job_is_requeued_and_resumes_exactly(slurm, tmp_path, job_env)
     subprocess.run(["scancel", f"--signal={slurm_signal().name[3:]}", job.job_id], check=True)
     t_signal = time.monotonic() - t0
     release_requeued(job.job_id)
-    [outcome] = engine.wait([Task("train", None)], [job])
+    [outcome] = engine.wait([Task("train", None)], [job], timeout_s=120)
     print(f"signalled at {t_signal:.1f} s; done at {time.monotonic() - t0:.1f} s")
     assert outcome.ok, outcome
     log = Path(job.paths.stdout).read_text(errors="replace") + Path(job.paths.stderr).read_text(errors="replace")

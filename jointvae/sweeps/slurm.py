@@ -183,11 +183,14 @@ class SlurmEngine:
               f"(logs in {self.folder})", flush=True)
         return jobs
 
-    def wait(self, tasks, jobs, log=sys.stdout):
-        """Wait for the jobs; one Outcome per task, each also printed as a line."""
+    def wait(self, tasks, jobs, log=sys.stdout, timeout_s=None):
+        """Wait for the jobs; one Outcome per task, each also printed as a line. TimeoutError after timeout_s."""
         outcomes = []
+        deadline = None if timeout_s is None else time.monotonic() + timeout_s
         for task, job in zip(tasks, jobs):
             while not job.done():
+                if deadline is not None and time.monotonic() > deadline:
+                    raise TimeoutError(f"{task.name}: job {job.job_id} not done after {timeout_s} s ({job.state})")
                 time.sleep(self.poll_s)
             try:
                 job.result()
