@@ -7,6 +7,8 @@ from verify import hypothesis_settings
 
 def pytest_configure(config):
     config.addinivalue_line("markers", "gpu: needs CuPy and a CUDA GPU (skipped otherwise)")
+    config.addinivalue_line("markers", "slurm: starts a one-node SLURM cluster (needs root, slurm-wlm, munge, "
+                                       "submitit; skipped otherwise)")
 
 
 @pytest.fixture(scope="session")

@@ -4,5 +4,6 @@
     runs.py         one point: its folder, its state, run_one (train or resume, then evaluate)
     local.py        LocalEngine: worker processes on this machine, a live progress table
     engines.py      ENGINES: local, and slurm (slurm.py, imported only when asked for)
+    slurm.py        SlurmEngine: one SLURM job array through submitit, requeued on its time-limit signal
     collect.py      the table per setting (median, IQR, each seed) as Markdown and CSV, and a PNG plot
 """

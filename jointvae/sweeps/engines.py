@@ -31,9 +31,22 @@ def _slurm(options):
             raise EngineUnavailable("--engine slurm: this checkout has no SLURM engine "
                                     "(jointvae/sweeps/slurm.py is missing); use --engine local") from None
         raise
-    return SlurmEngine(partition=getattr(options, "partition", None), time_min=getattr(options, "time", None),
-                       gpus=getattr(options, "gpus", None),
-                       array_parallelism=getattr(options, "array_parallelism", None))
+    engine = SlurmEngine(partition=getattr(options, "partition", None), time_min=getattr(options, "time", None) or 60,
+                         gpus=getattr(options, "gpus", None) or 0,
+                         array_parallelism=getattr(options, "array_parallelism", None),
+                         folder=getattr(options, "log_dir", None))   # submitit's logs beside the runs'
+    return StatusesOfOutcomes(engine)
+
+
+class StatusesOfOutcomes:
+    """SlurmEngine.run returns one Outcome per task (its state, job id, message); a sweep wants the contract
+    above, {name: exit status}. The SLURM engine is never stopped itself: its jobs are (and are requeued)."""
+
+    def __init__(self, engine):
+        self.engine, self.stopped = engine, None
+
+    def run(self, tasks):
+        return {o.name: (o.returncode if o.returncode is not None else 1) for o in self.engine.run(tasks)}
 
 
 ENGINES = {"local": _local, "slurm": _slurm}
