@@ -42,6 +42,9 @@ def build_parser():
     run.add_argument("sweep_file")
     run.add_argument("--engine", choices=sorted(ENGINES), default="local", help="where the runs go (default local)")
     run.add_argument("--workers", type=positive, help="local: worker processes (default: one per core)")
+    run.add_argument("--local-gpus", type=positive, metavar="N",
+                     help="local, on a GPU machine: use GPUs 0..N-1, --per-gpu processes each (points with device gpu)")
+    run.add_argument("--per-gpu", type=positive, metavar="K", help="local: processes per GPU (default 1)")
     run.add_argument("--partition", help="slurm: the partition")
     run.add_argument("--time", type=positive, metavar="MINUTES", help="slurm: each task's time limit")
     run.add_argument("--gpus", type=int, help="slurm: GPUs per task")

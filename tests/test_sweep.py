@@ -220,3 +220,22 @@ def test_stopping_the_engine_stops_every_worker_at_a_checkpoint(env, capsys):
     assert all(s["state"] == "partial" and 0 < s["step"] < 400 for s in states(sweep).values()), states(sweep)
     assert front_door.main(["run", str(path)]) == 0
     assert all(s["state"] == "evaluated" for s in states(sweep).values())
+
+
+def test_local_engine_gives_each_gpu_its_processes(tmp_path):
+    """--local-gpus 2 --per-gpu 2: four workers, each child sees one GPU (CUDA_VISIBLE_DEVICES), two per GPU."""
+    from jointvae.sweeps.local import LocalEngine, Task
+    script = ("import os, sys, time; time.sleep(0.3); "
+              "open(sys.argv[1], 'w').write(os.environ.get('CUDA_VISIBLE_DEVICES', 'none'))")
+    tasks = [Task(f"t{i}", [sys.executable, "-c", script, str(tmp_path / f"t{i}")]) for i in range(8)]
+    engine = LocalEngine(gpus=2, per_gpu=2, refresh=0.05, stream=open(os.devnull, "w"))
+    assert engine.workers == 4
+    assert engine.run(tasks) == {f"t{i}": 0 for i in range(8)}
+    seen = [(tmp_path / f"t{i}").read_text() for i in range(8)]
+    assert sorted(seen) == ["0"] * 4 + ["1"] * 4
+
+
+def test_device_is_a_training_setting(env):
+    assert load_sweep(write_sweep(env, grid={"seed": [0], "device": ["gpu"]})).points[0]["device"] == "gpu"
+    with pytest.raises(SweepError, match="device must be one of cpu, gpu"):
+        load_sweep(write_sweep(env, name="bad.json", grid={"seed": [0], "device": ["tpu"]}))

@@ -20,7 +20,8 @@ class EngineUnavailable(RuntimeError):
 
 
 def _local(options):
-    return LocalEngine(workers=getattr(options, "workers", None), log_dir=getattr(options, "log_dir", None))
+    return LocalEngine(workers=getattr(options, "workers", None), log_dir=getattr(options, "log_dir", None),
+                       gpus=getattr(options, "local_gpus", None) or 0, per_gpu=getattr(options, "per_gpu", None) or 1)
 
 
 def _slurm(options):

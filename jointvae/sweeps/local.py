@@ -49,8 +49,11 @@ def tail(path, size=4096):
 
 
 class LocalEngine:
-    def __init__(self, workers=None, log_dir=None, stream=None, refresh=1.0, plain_every=30.0):
-        self.workers = workers or default_workers()
+    def __init__(self, workers=None, log_dir=None, stream=None, refresh=1.0, plain_every=30.0, gpus=0, per_gpu=1):
+        """gpus > 0: K = per_gpu processes per GPU (workers = gpus * per_gpu), each child seeing only its GPU
+        (CUDA_VISIBLE_DEVICES); small models leave a GPU mostly idle with one process."""
+        self.gpu_slots = [str(gpu) for gpu in range(gpus) for _ in range(per_gpu)]   # one entry per worker
+        self.workers = len(self.gpu_slots) if gpus else workers or default_workers()
         self.log_dir = log_dir
         self.stream = stream or sys.stderr
         self.refresh, self.plain_every = refresh, plain_every
@@ -65,7 +68,7 @@ class LocalEngine:
         if self.log_dir:
             os.makedirs(self.log_dir, exist_ok=True)
         env = {**os.environ, **ONE_THREAD}
-        queue, running, done = collections.deque(tasks), {}, {}
+        queue, running, done, slots = collections.deque(tasks), {}, {}, {}
         self._children = running
         started = {}
         previous = {}
@@ -77,9 +80,15 @@ class LocalEngine:
             while queue or running:
                 while queue and len(running) < self.workers and self.stopped is None:
                     task = queue.popleft()
+                    child_env = env
+                    if self.gpu_slots:   # the first GPU slot no running task holds
+                        held = [slots[name] for name in running]
+                        free = [s for s in range(len(self.gpu_slots)) if s not in held]
+                        slots[task.name] = free[0]
+                        child_env = {**env, "CUDA_VISIBLE_DEVICES": self.gpu_slots[free[0]]}
                     with open(self.log_path(task.name), "ab") as out:
                         running[task.name] = subprocess.Popen(task.argv, stdout=out, stderr=subprocess.STDOUT,
-                                                              env=env)
+                                                              env=child_env)
                     started[task.name] = time.monotonic()
                     if not live:
                         self._say(f"started {task.name}")

@@ -129,7 +129,7 @@ def train(sweep, point, target, log=print):
         spec = saved
     trainer = Trainer(spec, folder, seed=point["seed"], epochs=target, max_steps=target,
                       checkpoint_every=point["checkpoint_every"], print_every=max(1, target // 20),
-                      blas_threads=1, log=log)
+                      blas_threads=1, log=log, device=point.get("device", "cpu"))
     if resume:
         trainer.load_checkpoint()
         if trainer.step >= target:

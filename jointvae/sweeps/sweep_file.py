@@ -17,7 +17,8 @@ A sweep file is TOML (Python 3.11+, tomllib) or JSON:
     split = "test"                    # samples = 10000, seed = 0, votes = [10000, 5000]
 
 Settings and grid keys are any spec key (jointvae.models.specs: model, beta, tc_gamma, cont_capacity, lr,
-batch_size, init, latent_spec, ...) and the training settings seed, steps and checkpoint_every ("-" may be
+batch_size, init, latent_spec, ...) and the training settings seed, steps, checkpoint_every and device
+("cpu" or "gpu": CuPy, one CUDA graph per step) ("-" may be
 written for "_"). Every point's spec is checked like a spec file; an error is one line naming the file and the
 field. A point's name is made from its grid values (keys sorted, seed last): "lr=0.001,seed=0".
 """
@@ -34,7 +35,8 @@ from ..models.specs import DEFAULT_SPECS, MODELS, SpecError, load_spec, validate
 MAX_FILE_BYTES = 1 << 20
 MAX_POINTS = 10000
 MAX_SEED = 2**63 - 1
-TRAINING_KEYS = ("seed", "steps", "checkpoint_every")
+TRAINING_KEYS = ("seed", "steps", "checkpoint_every", "device")
+DEVICES = ("cpu", "gpu")
 SPEC_KEYS = ("model", "beta", "tc_gamma", "d_lr", "d_betas", "d_hidden", "d_layers", "betas", "init", "lr",
              "batch_size", "latent_spec", "cont_capacity", "disc_capacity", "image_shape", "record_loss_every",
              "epochs")
@@ -198,6 +200,8 @@ def _point(path, base, values, combo):
         spec.update(dataset=dataset, folder=folder)
     spec.setdefault("dataset", dataset)
     name = point_name(combo)
+    if training.get("device") not in (None,) + DEVICES:
+        raise SweepError(f"{path}: device must be one of {', '.join(DEVICES)}, got {training['device']!r}")
     for key, minimum, maximum in (("seed", 0, MAX_SEED), ("steps", 1, 10**9), ("checkpoint_every", 1, 10**9)):
         v = training[key]
         if v is None and key != "seed":
@@ -212,7 +216,7 @@ def _point(path, base, values, combo):
         raise SweepError(f"{path}: point {name}: {e}") from None
     every = training["checkpoint_every"] or max(1, min(1000, training["steps"] // 5))
     return {"name": name, "settings": combo, "spec": spec, "seed": training["seed"], "steps": training["steps"],
-            "checkpoint_every": every}
+            "checkpoint_every": every, "device": training.get("device") or "cpu"}
 
 
 def _evaluate(path, table):
