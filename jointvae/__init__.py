@@ -5,8 +5,8 @@
     dist = model.encode(x)     # x float32 (N, C, H, W) in [0, 1]
     x_hat = model.decode(z)    # z (N, cont + sum(disc)) -> probabilities (N, C, H, W)
 
-The package is in rooms (docs/architecture.md): files/, data/, models/, training/, evaluation/, and
-the command-line front doors train, evaluate, visualize, edit, infer and experiments.
+The package is in rooms (docs/architecture.md): files/, data/, models/, training/, evaluation/, sweeps/,
+and the command-line front doors train, evaluate, visualize, edit, infer, experiments and sweep.
 """
 from .models.jointvae import JointVAE
 from .models.model_folder import load_model, save_model

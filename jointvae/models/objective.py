@@ -123,7 +123,7 @@ def loss_backward(cache):
 def objective_and_grads(model, x, noise, spec, step, discriminator=None, capacities=None):
     """The VAE's objective at training step `step` and its gradient w.r.t. every parameter of the model.
 
-    x (N, C, H, W) in [0, 1]; noise from jointvae.draw_noise; discriminator: FactorVAE's D when the
+    x (N, C, H, W) in [0, 1]; noise from jointvae.models.jointvae.draw_noise; discriminator: FactorVAE's D when the
     spec has 'tc_gamma' (its TC estimate joins the loss and reaches the encoder through D; D's own
     parameters get nothing here); capacities: as for loss_forward. -> (stats as loss_forward's, grads
     keyed like model.params, tc_cache: tc_forward's cache, which factorvae.update_discriminator reuses,

@@ -13,7 +13,7 @@ whose address never changes, written on the host before each step:
 and the step reads them, never a Python number that changes. Parameters, gradients and Adam's
 moments are flat buffers (refnet/flat.py), so each optimiser update is one launch of kernels/adam.cu.
 
-    step = StaticStep(trainer, batch_size, other_batch_size)
+    step = StaticStep(model, spec, networks, seed, batch_size, other_batch_size, discriminator)
     step.write(t, x, x_other)          # host: this step's randomness, capacities, Adam's scalars
     stats = step.run()                 # device: forward, backward, FactorVAE's D, both Adam updates
 
