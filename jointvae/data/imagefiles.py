@@ -72,8 +72,9 @@ def _on_white(colour, alpha):
     return np.rint(colour * a + 255.0 * (1.0 - a)).astype(np.uint8)
 
 
-def _grey_or_rgb(pixels, path):
-    """Decoded pixels -> uint8 (H, W) grey or (H, W, 3) RGB, with no alpha left."""
+def _grey_or_rgb(pixels, path, source=None):
+    """Decoded pixels -> uint8 (H, W) grey or (H, W, 3) RGB, with no alpha left.
+    source: where the pixels came from (the path, or the file's bytes); path names it in errors."""
     if pixels.ndim == 3 and pixels.shape[-1] == 1:
         pixels = pixels[..., 0]
     if pixels.ndim == 2:
@@ -82,7 +83,7 @@ def _grey_or_rgb(pixels, path):
         raise ImageFileError(path, f"unsupported layout: pixel array of shape {pixels.shape}")
     if pixels.shape[-1] == 4:
         # Four channels are RGBA or CMYK; only the file's metadata tells which.
-        if iio3.immeta(path, plugin="pillow").get("mode") == "CMYK":
+        if iio3.immeta(path if source is None else source, plugin="pillow").get("mode") == "CMYK":
             return _cmyk_to_rgb(pixels)
     if pixels.shape[-1] in (2, 4):   # grey + alpha or RGB + alpha: the last channel is alpha
         composited = _on_white(pixels[..., :-1], pixels[..., -1])
@@ -159,16 +160,47 @@ def read_image(path, size, channels):
     (shorter side < 8 pixels), too large (more than Pillow's MAX_IMAGE_PIXELS)
     or unsupported file, or one that is not a regular file.
     """
-    from PIL import Image
     if channels not in (1, 3):
         raise ValueError(f"channels must be 1 or 3, got {channels!r}")
     if isinstance(size, bool) or not isinstance(size, (int, np.integer)) or size < 1:
         raise ValueError(f"size must be a positive integer, got {size!r}")
     path = os.fspath(path)
     check_image_file(path)
+    return _decode(path, path, size, channels)
+
+
+def read_image_bytes(content, size, channels, name="upload"):
+    """The bytes of one PNG / JPEG file -> uint8 (channels, size, size), as read_image reads a file.
+
+    Raises ImageFileError naming `name` when the bytes are no image, or declare more than Pillow's
+    MAX_IMAGE_PIXELS pixels (checked from the header, before decoding).
+    """
+    import io
+    from PIL import Image
+    if channels not in (1, 3):
+        raise ValueError(f"channels must be 1 or 3, got {channels!r}")
+    limit = Image.MAX_IMAGE_PIXELS
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+            with Image.open(io.BytesIO(content)) as image:
+                width, height = image.size
+    except Image.DecompressionBombError:
+        raise ImageFileError(name, f"image too large: more than the {limit} pixels allowed") from None
+    except Exception:
+        raise ImageFileError(name, "cannot read (not an image Pillow can decode)") from None
+    if limit is not None and width * height > limit:
+        raise ImageFileError(name, f"image too large: {width}x{height} pixels, more than the {limit} allowed")
+    return _decode(bytes(content), name, size, channels)
+
+
+def _decode(source, path, size, channels):
+    """A path or a file's bytes -> uint8 (channels, size, size): decoded, 8-bit grey or RGB, centre-cropped,
+    resized. `path` names the image in errors."""
+    from PIL import Image
     try:
         # Every suffix we accept is a Pillow format; naming the plugin keeps imageio from trying all others.
-        pixels = np.asarray(imageio.imread(path, format="pillow"))
+        pixels = np.asarray(imageio.imread(source, format="pillow"))
     except RuntimeError:     # imageio's way of saying no Pillow decoder recognises the bytes
         raise ImageFileError(path, "cannot read (not an image Pillow can decode)") from None
     except Exception as e:   # decoders raise many kinds (OSError, ValueError, SyntaxError, zlib.error) for bad bytes
@@ -177,7 +209,7 @@ def read_image(path, size, channels):
     if pixels.ndim < 2 or min(pixels.shape[:2]) < MIN_SIDE:
         raise ImageFileError(path, f"too small ({'x'.join(map(str, pixels.shape[:2]))} pixels; "
                                    f"the shorter side must be at least {MIN_SIDE})")
-    image = Image.fromarray(_grey_or_rgb(_to_8bit(pixels, path), path))
+    image = Image.fromarray(_grey_or_rgb(_to_8bit(pixels, path), path, source))
     pixels = np.asarray(image.convert("L" if channels == 1 else "RGB"))
     h, w = pixels.shape[:2]
     side = min(w, h)
