@@ -20,7 +20,7 @@ RANKS = {"refnet": 0, "kernels": 1, "jointvae.files": 2, "jointvae.data": 3, "jo
          "jointvae.training": 5, "jointvae.evaluation": 5, "jointvae.sweeps": 6}
 TOP, FRONT_DOOR = "jointvae", "front door"   # the package's __init__ (or anything loose in it); the CLI modules
 RANKS.update({TOP: 7, FRONT_DOOR: 8})
-FRONT_DOORS = {f"jointvae.{name}" for name in ("train", "evaluate", "visualize", "edit", "infer", "experiments", "sweep")}
+FRONT_DOORS = {f"jointvae.{name}" for name in ("train", "evaluate", "visualize", "edit", "infer", "experiments", "sweep", "explore")}
 
 
 def module_name(path):
