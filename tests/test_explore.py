@@ -3,7 +3,6 @@ import http.client
 import io
 import json
 import threading
-import time
 from pathlib import Path
 
 import imageio.v3 as iio3
@@ -11,7 +10,6 @@ import numpy as np
 import pytest
 
 from jointvae import JointVAE, load_model, save_model
-from jointvae.evaluation import explorer
 from jointvae.evaluation.explorer import MAX_UPLOAD, make_server
 
 ROOT = Path(__file__).resolve().parent.parent
