@@ -189,3 +189,22 @@ def test_command_line_refuses_a_missing_folder(tmp_path, capsys):
     from jointvae.explore import main
     assert main([str(tmp_path / "nothing")]) == 2
     assert "error" in capsys.readouterr().err
+
+
+def test_a_client_gone_mid_reply_is_not_answered():
+    """A browser that closed its page mid-reply: the handler drops the connection, and writes nothing more."""
+    from jointvae.evaluation.explorer import Handler
+
+    class Gone:
+        close_connection = False
+        written = []
+
+        def send_error_line(self, status, message):
+            self.written.append((status, message))
+
+    def reply():
+        raise BrokenPipeError(32, "Broken pipe")
+
+    handler = Gone()
+    Handler.respond(handler, reply)
+    assert handler.close_connection and handler.written == []

@@ -245,6 +245,8 @@ class Handler(BaseHTTPRequestHandler):
     def respond(self, handler):
         try:
             handler()
+        except (BrokenPipeError, ConnectionResetError):   # the browser went away mid-reply (a page closed)
+            self.close_connection = True
         except BadRequest as e:
             self.send_error_line(e.status, str(e))
         except Exception as e:   # a bug must not kill the server thread silently: one line, 500

@@ -9,7 +9,8 @@ EXPLORER_PAGE = r"""<!doctype html>
  .unit label { width: 9em; font-size: 90%; } .unit input { flex: 1; } .unit output { width: 3.5em; text-align: right; }
  .disc button { min-width: 2.2em; margin: 1px; } .disc button.on { background: #333; color: #fff; }
  img.pix { image-rendering: pixelated; background: #eee; }
- #image { width: 256px; height: 256px; } #strip { height: 96px; }
+ #view { flex: 1; min-width: 280px; }
+ #image { width: 256px; height: 256px; } #strip { width: 100%; max-width: 720px; height: auto; }
  #status { font-size: 90%; color: #555; } #error { color: #b00; }
 </style></head><body>
 <div id="controls">
@@ -17,14 +18,14 @@ EXPLORER_PAGE = r"""<!doctype html>
  <details id="inactive-box"><summary>inactive units</summary><div id="inactive"></div></details>
  <div id="discs"></div>
 </div>
-<div>
+<div id="view">
  <img id="image" class="pix" alt="decoded image"><div id="status"></div><div id="error"></div>
  <p><button id="random">random</button> <button id="zero">zero</button>
   <label>upload <input id="upload" type="file" accept="image/png,image/jpeg"></label></p>
  <p><a id="download" download="explore.png" href="#">download image</a></p>
  <p>traversal of unit <select id="unit"></select> <button id="traverse">show</button>
   <a id="strip-link" download="traversal.png" href="#">download strip</a></p>
- <img id="strip" class="pix" alt="traversal strip">
+ <img id="strip" class="pix" alt="traversal strip" hidden>
 </div>
 <script>
 let info, z = [], busy = false, pending = false, imageUrl = null;
@@ -100,7 +101,7 @@ $("upload").onchange = async () => {
 $("traverse").onclick = async () => {
   try {
     const blob = await (await check(await fetch("/traversal?" + query() + "&unit=" + $("unit").value))).blob();
-    const url = URL.createObjectURL(blob); $("strip").src = url; $("strip-link").href = url;
+    const url = URL.createObjectURL(blob); $("strip").src = url; $("strip").hidden = false; $("strip-link").href = url;
   } catch (e) { fail(e.message); }
 };
 fetch("/info").then(check).then(r => r.json()).then(i => { info = i; build(); zero(); }).catch(e => fail(e.message));
