@@ -17,7 +17,7 @@ setup(
         "gpu": ["cupy-cuda12x>=13"],
         # NVRTC (CUDA's runtime compiler, no GPU needed) lets CI compile every kernel in kernels/.
         "test": ["pytest>=7", "hypothesis>=6.80", "nvidia-cuda-nvrtc-cu12>=12.0; sys_platform == 'linux'"],
-        "plots": ["matplotlib>=3.5"],   # only for kl_per_unit.png and sweep collect's collect.png
+        "plots": ["matplotlib>=3.5"],   # only for kl_per_unit.png and sweep collect's collect.png and collect-scatter.png
         "cluster": ["submitit>=1.5"],   # sweeps on SLURM (jointvae/sweeps/slurm.py)
     },
 )

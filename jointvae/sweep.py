@@ -1,4 +1,4 @@
-"""python -m jointvae.sweep run|run-one|status|collect SWEEP_FILE ...
+"""python -m jointvae.sweep run|run-one|status|collect|export SWEEP_FILE ...
 
 Trains a grid of runs from one sweep file (TOML or JSON; jointvae/sweeps/sweep_file.py describes it), each in
 its own folder OUT/NAME, and evaluates each into OUT/NAME/eval.json.
@@ -8,6 +8,8 @@ its own folder OUT/NAME, and evaluates each into OUT/NAME/eval.json.
     python -m jointvae.sweep run sweep.toml --screen 200 --keep 2 --select discrete_accuracy
     python -m jointvae.sweep status sweep.toml              # one line per run
     python -m jointvae.sweep collect sweep.toml --fields discrete_accuracy recon_loss --by lr
+    python -m jointvae.sweep collect sweep.toml --scatter recon_loss factorvae_metric   # one dot per run
+    python -m jointvae.sweep export sweep.toml --best factorvae_metric --to pretrained --prefix dsprites --by model
 
 `run` is idempotent: run it again and only the missing work runs. With --screen STEPS every point trains to
 STEPS and is scored on the training split (never the test split); only the best --keep K by --select FIELD
@@ -21,6 +23,7 @@ from . import data
 from .sweeps import screen as screening
 from .sweeps.collect import collect
 from .sweeps.engines import ENGINES, EngineUnavailable, Task, make_engine
+from .sweeps.export import export_best
 from .sweeps.runs import run_one, state
 from .sweeps.sweep_file import SweepError, load_sweep
 
@@ -62,6 +65,18 @@ def build_parser():
     col.add_argument("sweep_file")
     col.add_argument("--fields", nargs="+", help="evaluate fields (default: the accuracy or metrics, recon_loss)")
     col.add_argument("--by", nargs="+", help="keys that make a setting (default: the grid's, but the seed)")
+    col.add_argument("--scatter", nargs=2, metavar=("X", "Y"),
+                     help="also collect-scatter.png: field Y against field X, one dot per run, a colour per setting")
+    exp = sub.add_parser("export", help="the best run of each setting as a model folder (specs.json, weights.npz, "
+                                        "eval.json, pictures, README.md)")
+    exp.add_argument("sweep_file")
+    exp.add_argument("--best", required=True, metavar="FIELD",
+                     help="the evaluate field that picks the run (min:FIELD / max:FIELD to say which way)")
+    exp.add_argument("--to", required=True, metavar="DIR", help="where the folders go, DIR/PREFIX-<setting>")
+    exp.add_argument("--prefix", default="", help="the folders' name before the setting's values")
+    exp.add_argument("--by", nargs="+", help="keys that make a setting (default: the grid's, but the seed)")
+    exp.add_argument("--force", action="store_true", help="replace folders that exist (each once the new one is whole)")
+    exp.add_argument("--no-pictures", action="store_true", help="only the model, its eval.json, log.jsonl and README")
     return p
 
 
@@ -158,8 +173,15 @@ def cmd_status(args):
 
 def cmd_collect(args):
     sweep = load_sweep(args.sweep_file)
-    print(collect(sweep, args.fields, args.by, log=lambda line: print(line, file=sys.stderr)), end="")
+    print(collect(sweep, args.fields, args.by, args.scatter, log=lambda line: print(line, file=sys.stderr)), end="")
     print(f"wrote {os.path.join(sweep.out, 'collect.md')} and collect.csv", file=sys.stderr)
+    return 0
+
+
+def cmd_export(args):
+    sweep = load_sweep(args.sweep_file)
+    export_best(sweep, args.best, args.to, args.prefix, args.by, force=args.force, pictures=not args.no_pictures,
+                log=lambda line: print(line, file=sys.stderr))
     return 0
 
 
@@ -168,7 +190,7 @@ def main(argv=None):
     try:
         if args.command == "run-one":
             return run_one(load_sweep(args.sweep_file), args.name, screen=args.screen)
-        return {"run": cmd_run, "status": cmd_status, "collect": cmd_collect}[args.command](args)
+        return {"run": cmd_run, "status": cmd_status, "collect": cmd_collect, "export": cmd_export}[args.command](args)
     except (SweepError, EngineUnavailable, ValueError, RuntimeError, FileNotFoundError) as e:
         raise SystemExit(f"error: {e}") from None
 

@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from jointvae import sweep as front_door
+from jointvae import load_model, sweep as front_door
 from jointvae.sweeps import runs
 from jointvae.sweeps.sweep_file import SweepError, load_sweep, point_name
 
@@ -239,3 +239,65 @@ def test_device_is_a_training_setting(env):
     assert load_sweep(write_sweep(env, grid={"seed": [0], "device": ["gpu"]})).points[0]["device"] == "gpu"
     with pytest.raises(SweepError, match="device must be one of cpu, gpu"):
         load_sweep(write_sweep(env, name="bad.json", grid={"seed": [0], "device": ["tpu"]}))
+
+
+def fake_finished_runs(sweep, scores):
+    """Each point's run folder as a finished, evaluated run would leave it: a model (random weights) and an
+    eval.json with the given fields ({name: {field: value}})."""
+    from jointvae import JointVAE, save_model
+    for i, point in enumerate(sweep.points):
+        folder = runs.run_dir(sweep, point["name"])
+        model = JointVAE((1, 32, 32), point["spec"]["latent_spec"], rng=np.random.default_rng(i))
+        save_model(folder, model, point["spec"])
+        runs.write_json(os.path.join(folder, "eval.json"), {"sweep_step": point["steps"], **scores[point["name"]]})
+
+
+def test_export_writes_the_best_run_of_each_setting(env, capsys):
+    path = write_sweep(env, grid=[{"model": ["jointvae", "betavae"], "seed": [0, 1, 2]}])
+    sweep = load_sweep(path)
+    metric = {"model=jointvae,seed=0": 0.5, "model=jointvae,seed=1": 0.9, "model=jointvae,seed=2": 0.9,
+              "model=betavae,seed=0": 0.7, "model=betavae,seed=1": 0.6, "model=betavae,seed=2": 0.8}
+    fake_finished_runs(sweep, {n: {"factorvae_metric": v, "recon_loss": 100 - 10 * v} for n, v in metric.items()})
+    dest = env / "pretrained"
+    assert front_door.main(["export", str(path), "--best", "factorvae_metric", "--to", str(dest),
+                            "--prefix", "toy"]) == 0
+    err = capsys.readouterr().err
+    assert sorted(os.listdir(dest)) == ["toy-betavae", "toy-jointvae"]   # no half-built folder left behind
+    assert "model=jointvae: seed 1 (factorvae_metric 0.9)" in err        # a tie goes to the lowest seed
+    assert "model=betavae: seed 2 (factorvae_metric 0.8)" in err
+    best = dest / "toy-betavae"
+    assert {"specs.json", "weights.npz", "eval.json", "README.md", "reconstructions.png",
+            "traversal_cont.png"} <= set(os.listdir(best))
+    assert load_model(best).latent_spec == sweep.point("model=betavae,seed=2")["spec"]["latent_spec"]
+    with np.load(best / "weights.npz") as exported, \
+            np.load(os.path.join(runs.run_dir(sweep, "model=betavae,seed=2"), "weights.npz")) as trained:
+        assert exported.files == trained.files and all(np.array_equal(exported[k], trained[k]) for k in exported)
+    readme = (best / "README.md").read_text()
+    assert "| 2 (this one) | 0.8 | 92 |" in readme and "| 1 | 0.6 | 94 |" in readme
+
+    # Lower is better for a loss; an existing folder is kept unless --force, and replaced whole with it.
+    with pytest.raises(SystemExit, match="toy-jointvae exists"):
+        front_door.main(["export", str(path), "--best", "recon_loss", "--to", str(dest), "--prefix", "toy",
+                         "--no-pictures"])
+    assert front_door.main(["export", str(path), "--best", "recon_loss", "--to", str(dest), "--prefix", "toy",
+                            "--no-pictures", "--force"]) == 0
+    assert "model=betavae: seed 2 (recon_loss 92)" in capsys.readouterr().err
+    assert sorted(os.listdir(dest)) == ["toy-betavae", "toy-jointvae"]
+    assert "reconstructions.png" not in os.listdir(best)
+    with pytest.raises(SystemExit, match="no evaluated run .* has the field 'mig'"):
+        front_door.main(["export", str(path), "--best", "mig", "--to", str(dest)])
+
+
+def test_collect_scatter_has_a_dot_per_run(env, capsys):
+    from jointvae.sweeps.collect import scatter_points
+    path = write_sweep(env, grid=[{"model": ["jointvae", "betavae"], "seed": [0, 1]}])
+    sweep = load_sweep(path)
+    fake_finished_runs(sweep, {p["name"]: {"recon_loss": 50.0 + i, "factorvae_metric": 0.1 * i}
+                               for i, p in enumerate(sweep.points)})
+    os.remove(os.path.join(runs.run_dir(sweep, "model=betavae,seed=1"), "eval.json"))   # not evaluated yet
+    assert scatter_points(sweep, "recon_loss", "factorvae_metric") == {
+        "model=jointvae": [(50.0, 0.0, 0), (51.0, 0.1, 1)], "model=betavae": [(52.0, 0.2, 0)]}
+    assert front_door.main(["collect", str(path), "--scatter", "recon_loss", "factorvae_metric"]) == 0
+    err = capsys.readouterr().err
+    if importlib.util.find_spec("matplotlib") is not None:
+        assert (env / "runs" / "collect-scatter.png").exists() and "collect-scatter.png" in err

@@ -6,5 +6,6 @@
     engines.py      ENGINES: local, and slurm (slurm.py, imported only when asked for)
     slurm.py        SlurmEngine: one SLURM job array through submitit, requeued on its time-limit signal
     screen.py       --screen: score every point on the training split, keep the best K
-    collect.py      the table per setting (median, IQR, each seed) as Markdown and CSV, and a PNG plot
+    collect.py      the table per setting (median, IQR, each seed) as Markdown and CSV, a PNG plot, a scatter
+    export.py       the best run of each setting as a model folder (specs.json, weights.npz, pictures, README)
 """

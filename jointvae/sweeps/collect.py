@@ -20,19 +20,26 @@ def default_fields(results):
     return found or ["recon_loss"]
 
 
+def settings(sweep, by=None):
+    """-> (by keys, {setting key tuple: [points]}): the points grouped by the values of `by` (default: every grid
+    key but the seed), in the sweep's order."""
+    by = list(by) if by else [k for k in sweep.grid_keys() if k != "seed"]
+    groups = {}
+    for point in sweep.points:
+        groups.setdefault(tuple(setting_value(point, k) for k in by), []).append(point)
+    return by, groups
+
+
 def gather(sweep, fields=None, by=None):
     """-> (by keys, fields, rows): one row per (setting, field) with values {seed: value} of the evaluated runs."""
     results = load_results(sweep)
     fields = list(fields or default_fields(results))
-    by = list(by) if by else [k for k in sweep.grid_keys() if k != "seed"]
-    groups = {}
-    for point in sweep.points:
-        if point["name"] not in results:
-            continue
-        key = tuple(setting_value(point, k) for k in by)
-        groups.setdefault(key, []).append(point)
+    by, groups = settings(sweep, by)
     rows = []
     for key, points in groups.items():
+        points = [p for p in points if p["name"] in results]
+        if not points:
+            continue
         for field in fields:
             values = {p["seed"]: field_value(results[p["name"]], field) for p in points}
             values = {s: v for s, v in sorted(values.items()) if v is not None}
@@ -90,7 +97,7 @@ def plot(path, by, fields, rows):
             ax.scatter([x] * len(r["seeds"]), list(r["seeds"].values()), s=14, color="tab:blue")
             ax.hlines(r["median"], x - 0.3, x + 0.3, color="black")
         ax.set_xticks(range(len(mine)))
-        ax.set_xticklabels([",".join(f"{k}={v}" for k, v in r["setting"].items()) or "all" for r in mine],
+        ax.set_xticklabels([setting_label(r["setting"]) for r in mine],
                            rotation=30, ha="right", fontsize=7)
         ax.set_title(field)
     fig.tight_layout()
@@ -99,8 +106,56 @@ def plot(path, by, fields, rows):
     return path
 
 
-def collect(sweep, fields=None, by=None, log=print):
-    """Write collect.md, collect.csv (and collect.png) into the sweep's out; -> the markdown table."""
+def setting_label(setting):
+    """'model=factorvae,tc_gamma=40', or 'all' for a sweep of seeds only."""
+    return ",".join(f"{k}={v}" for k, v in setting.items()) or "all"
+
+
+def scatter_points(sweep, x, y, by=None):
+    """-> {setting label: [(x, y, seed), ...]}: one point per evaluated run that has both fields."""
+    results = load_results(sweep)
+    by, groups = settings(sweep, by)
+    found = {}
+    for key, points in groups.items():
+        pairs = [(field_value(results[p["name"]], x), field_value(results[p["name"]], y), p["seed"])
+                 for p in points if p["name"] in results]
+        pairs = [pair for pair in pairs if None not in pair[:2]]
+        if pairs:
+            found[setting_label(dict(zip(by, key)))] = pairs
+    return found
+
+
+def scatter(path, sweep, x, y, by=None):
+    """A PNG with one dot per evaluated run, field x across and field y up, a colour per setting (as the FactorVAE
+    paper's figures 4 and 5 put reconstruction error against the disentanglement metric). -> path, or None
+    without matplotlib or without runs that have both fields."""
+    found = scatter_points(sweep, x, y, by)
+    if not found or importlib.util.find_spec("matplotlib") is None:
+        return None
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    fig, ax = plt.subplots(figsize=(6, 4.5))
+    for label, pairs in found.items():
+        xs, ys, seeds = zip(*pairs)
+        dots = ax.scatter(xs, ys, s=28, label=label, alpha=0.85)
+        for px, py, seed in pairs:
+            ax.annotate(str(seed), (px, py), xytext=(3, 3), textcoords="offset points", fontsize=6,
+                        color=dots.get_facecolor()[0])
+    ax.set_xlabel(x)
+    ax.set_ylabel(y)
+    ax.set_title(f"{y} against {x}: one dot per run (seed beside it)", fontsize=9)
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=7)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path
+
+
+def collect(sweep, fields=None, by=None, scatter_fields=None, log=print):
+    """Write collect.md, collect.csv (and collect.png; with scatter_fields=(x, y), collect-scatter.png) into the
+    sweep's out; -> the markdown table."""
     by, fields, rows = gather(sweep, fields, by)
     markdown, text = tables(by, rows)
     os.makedirs(sweep.out, exist_ok=True)
@@ -111,4 +166,8 @@ def collect(sweep, fields=None, by=None, log=print):
     if png is None:
         log("no plot: matplotlib is not installed (pip install 'jointvae[plots]'); skipped collect.png"
             if rows else "no evaluated runs yet: nothing to plot")
+    if scatter_fields:
+        x, y = scatter_fields
+        path = scatter(os.path.join(sweep.out, "collect-scatter.png"), sweep, x, y, by)
+        log(f"wrote {path}" if path else f"no scatter: no evaluated run has both {x} and {y}, or no matplotlib")
     return markdown

@@ -1,0 +1,119 @@
+"""The best run of each setting of a sweep, as a model folder that anyone can load and re-score.
+
+    python -m jointvae.sweep export SWEEP_FILE --best factorvae_metric --to pretrained --prefix dsprites --by model
+
+writes, per setting, DEST/PREFIX-<setting values>/ (dsprites-factorvae, ...):
+
+    specs.json, weights.npz   the model only, saved from the loaded run (a FactorVAE's discriminator is not kept)
+    eval.json, log.jsonl      the run's evaluation and training log, as they were
+    *.png, traversal.gif      the pictures: reconstructions, traversals, samples, KL per unit
+    README.md                 where it came from, why this seed, every seed's score
+
+"Best" is by one evaluate field, the higher the better for metrics and accuracies and the lower for losses
+(min:FIELD / max:FIELD to say), ties to the lowest seed. Each folder is built beside its destination and
+renamed into place, so an export stopped half-way leaves no half folder; an existing folder is kept unless
+force=True.
+"""
+import os
+import re
+import shutil
+import tempfile
+
+from ..evaluation.pictures import write_all
+from ..models.model_folder import load_model, save_model
+from .collect import setting_label, settings
+from .runs import field_value, load_results, run_dir
+from .screen import direction
+
+COPIED = ("eval.json", "log.jsonl")
+SHOWN_FIELDS = ("factorvae_metric", "betavae_metric", "mig", "discrete_accuracy", "recon_loss")
+
+
+def folder_name(prefix, setting):
+    """'dsprites-factorvae': the prefix and the setting's values, each cut to letters, digits, '.' and '_'."""
+    parts = [re.sub(r"[^A-Za-z0-9._]+", "-", str(v)).strip("-") for v in setting.values()]
+    return "-".join(p for p in [prefix, *parts] if p)
+
+
+def best_runs(sweep, field, by=None):
+    """-> [(setting dict, best point, {seed: point name} of every evaluated seed that has the field)];
+    settings without such a run are left out."""
+    way, name = direction(field)
+    results = load_results(sweep)
+    by, groups = settings(sweep, by)
+    chosen = []
+    for key, points in groups.items():
+        scored = [p for p in points if field_value(results.get(p["name"], {}), name) is not None]
+        if not scored:
+            continue
+        value = {p["name"]: field_value(results[p["name"]], name) for p in scored}
+        best = min(scored, key=lambda p: (value[p["name"]] if way == "min" else -value[p["name"]], p["seed"]))
+        chosen.append((dict(zip(by, key)), best, {p["seed"]: p["name"] for p in sorted(scored, key=lambda p: p["seed"])}))
+    return chosen
+
+
+def readme(sweep, setting, point, seeds, field, results):
+    """The folder's README.md: where the run came from, why this seed, each seed's scores."""
+    way, name = direction(field)
+    evaluation = results[point["name"]]
+    shown = [f for f in SHOWN_FIELDS if field_value(evaluation, f) is not None]
+    lines = [f"# {setting_label(setting)}: the best of {len(seeds)} seed(s) by {name}", "",
+             f"Seed {point['seed']} of the sweep `{os.path.relpath(sweep.path)}`, point `{point['name']}`: "
+             f"{point['steps']} steps, {point['spec'].get('model')} on {point['spec'].get('dataset')}.",
+             f"Chosen by {name} ({'higher' if way == 'max' else 'lower'} is better) of `eval.json`, which "
+             f"`python -m jointvae.evaluate` wrote ({evaluation.get('sweep_data', 'its data')}).", "",
+             "| seed | " + " | ".join(shown) + " |", "|---|" + "---|" * len(shown)]
+    for seed, run in seeds.items():
+        cells = [f"{field_value(results[run], f):.4g}" if field_value(results[run], f) is not None else ""
+                 for f in shown]
+        lines.append(f"| {seed}{' (this one)' if run == point['name'] else ''} | " + " | ".join(cells) + " |")
+    lines += ["", "```bash",
+              "python -m jointvae.evaluate THIS_FOLDER                   # re-score it",
+              "python -m jointvae.visualize THIS_FOLDER --out pictures   # the pictures again",
+              "python -m jointvae.explore THIS_FOLDER                    # the latent explorer",
+              "```", "",
+              "weights.npz holds the model only: a FactorVAE's discriminator is needed neither to use it nor to score it."]
+    return "\n".join(lines) + "\n"
+
+
+def export_best(sweep, field, dest, prefix="", by=None, force=False, pictures=True, log=print):
+    """Write the best run of each setting into dest/<folder_name(prefix, setting)>; -> the folders written."""
+    chosen = best_runs(sweep, field, by)
+    results = load_results(sweep)
+    if not chosen:
+        raise ValueError(f"no evaluated run of {sweep.path} has the field {direction(field)[1]!r}")
+    targets = [os.path.join(dest, folder_name(prefix, setting)) for setting, _, _ in chosen]
+    if len(set(targets)) != len(targets):
+        raise ValueError("two settings give the same folder name: pass --by with the keys that tell them apart")
+    existing = [t for t in targets if os.path.exists(t)]
+    if existing and not force:
+        raise ValueError(f"{existing[0]} exists: remove it or pass --force")
+    os.makedirs(dest, exist_ok=True)
+    written = []
+    for (setting, point, seeds), target in zip(chosen, targets):
+        source = run_dir(sweep, point["name"])
+        building = tempfile.mkdtemp(prefix=f".{os.path.basename(target)}.", dir=dest)
+        try:
+            model = load_model(source)
+            save_model(building, model, model.spec)
+            for name in COPIED:
+                if os.path.exists(os.path.join(source, name)):
+                    shutil.copyfile(os.path.join(source, name), os.path.join(building, name))
+            if pictures:
+                write_all(building, model=model, source=source, note=log)
+            with open(os.path.join(building, "README.md"), "w", encoding="utf-8") as f:
+                f.write(readme(sweep, setting, point, seeds, field, results))
+            os.chmod(building, 0o755)
+            if os.path.exists(target):   # force: the old folder goes only once the new one is whole
+                old = tempfile.mkdtemp(prefix=f".{os.path.basename(target)}.old.", dir=dest)
+                os.replace(target, os.path.join(old, "folder"))
+                os.replace(building, target)
+                shutil.rmtree(old)
+            else:
+                os.replace(building, target)
+        finally:
+            shutil.rmtree(building, ignore_errors=True)
+        value = field_value(results[point["name"]], direction(field)[1])
+        log(f"{setting_label(setting)}: seed {point['seed']} ({direction(field)[1]} {value:.4g}) -> {target}")
+        written.append(target)
+    return written
