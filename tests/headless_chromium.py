@@ -50,6 +50,8 @@ class HeadlessChromium:
 
     def __enter__(self):
         self.profile = tempfile.mkdtemp(prefix="chromium-profile-")
+        # A file, not a pipe: a browser that logs much would fill a pipe nobody reads and stall.
+        self.stderr = tempfile.TemporaryFile()
         to_browser_r, self.to_browser = os.pipe()
         self.from_browser, from_browser_w = os.pipe()
         flags = ["--headless", "--remote-debugging-pipe", "--no-first-run", "--no-default-browser-check",
@@ -63,7 +65,7 @@ class HeadlessChromium:
                                          str(from_browser_w), self.executable, *flags],
                                         pass_fds=(to_browser_r, from_browser_w),
                                         stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
-                                        stderr=subprocess.PIPE)
+                                        stderr=self.stderr)
         os.close(to_browser_r)
         os.close(from_browser_w)
         return self
@@ -81,7 +83,7 @@ class HeadlessChromium:
                     self.process.kill()
                     self.process.wait()
         finally:
-            self.process.stderr.close()
+            self.stderr.close()
             os.close(self.to_browser)
             os.close(self.from_browser)
             shutil.rmtree(self.profile, ignore_errors=True)
@@ -89,7 +91,8 @@ class HeadlessChromium:
     def _stderr_tail(self):
         if self.process.poll() is None:
             return ""
-        return self.process.stderr.read().decode(errors="replace")[-800:]
+        self.stderr.seek(0)
+        return self.stderr.read().decode(errors="replace")[-800:]
 
     def _read_message(self, deadline):
         while b"\0" not in self.buffer:

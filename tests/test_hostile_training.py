@@ -5,6 +5,7 @@ file of the run as it was. The runs train on a small folder of generated images 
 """
 import json
 import os
+import re
 import shutil
 import signal
 import subprocess
@@ -262,6 +263,9 @@ def test_start_lines_and_progress_by_time_and_by_any_print_every(images, env, tm
     assert "loading the training images" in out and "loaded 48 images" in out
     assert "training jointvae on cpu: steps 1..12" in out and "1 BLAS thread(s)" in out
     assert "step 7/12" in out and "step 12/12" in out   # 7 is not on the log's grid of 50: printed anyway
+    last = next(line for line in out.splitlines() if "step 12/12" in line)
+    epoch, epochs = re.search(r"epoch (\d+)/(\d+) ", last).groups()
+    assert epoch == epochs, last   # the epochs the step limit lets it reach, not the spec's 100
     monkeypatch.setattr(trainer, "PROGRESS_SECONDS", 0.0)   # a slow run: a line at least every PROGRESS_SECONDS
     assert train_cli(argv(images, tmp_path / "b", "--steps", "5")) == (0, None)
     assert sum("steps/s" in line for line in capsys.readouterr().out.splitlines()) == 5

@@ -287,7 +287,8 @@ class Trainer:
         rate = (self.step - start_step) / max(elapsed, 1e-9)
         eta = (total - self.step) / max(rate, 1e-9)
         tc = f"tc {r['tc']:.3f} d_acc {r['d_accuracy']:.2f} " if "tc" in r else ""
-        return (f"epoch {r['epoch'] + 1}/{self.epochs} step {self.step}/{total} loss {r['loss']:.2f} "
+        epochs = -(-total // per_epoch)   # the epochs this run will reach: fewer than self.epochs with a step limit
+        return (f"epoch {r['epoch'] + 1}/{epochs} step {self.step}/{total} loss {r['loss']:.2f} "
                 f"recon {r['recon']:.2f} kl_cont {r['kl_cont']:.3f} (C {_fmt(r['C_cont'])}) "
                 f"kl_disc {r['kl_disc']:.3f} (C {_fmt(r['C_disc'])}) {tc}{rate:.2f} steps/s "
                 f"ETA {_duration(eta)}")
