@@ -51,8 +51,9 @@ class Adam:
         self.flat_m = self.flat_v = None   # with a layout: allocated at the first step or load
         self.step_scalars = None           # with a layout: [step_size, bias_correction2_sqrt] of the step
 
-    def _next_step(self):
-        """Count a step -> (step_size, bias_correction2_sqrt) for it, as Python floats."""
+    def count_step(self):
+        """Count a step -> (step_size, bias_correction2_sqrt) for it, as Python floats. A caller that sends them
+        to self.step_scalars itself (a captured step, with its other inputs in one copy) counts with this."""
         self.step_count += 1
         beta1, beta2 = self.betas
         t = self.step_count
@@ -73,7 +74,7 @@ class Adam:
         missing = sorted(set(params) - set(grads))
         if missing:
             raise KeyError(f"Adam.step: no gradient for {missing}")
-        step_size, bias_correction2_sqrt = self._next_step()
+        step_size, bias_correction2_sqrt = self.count_step()
         for name, p in params.items():
             if self.layout is not None and self.flat_m is None:
                 self._allocate_flat(get_array_module(p), p.dtype)
@@ -102,7 +103,21 @@ class Adam:
         if self.flat_m is None:
             self._allocate_flat(get_array_module(flat_params), flat_params.dtype)
         xp = get_array_module(self.step_scalars)
-        self.step_scalars[...] = xp.asarray(self._next_step(), dtype=self.step_scalars.dtype)
+        self.step_scalars[...] = xp.asarray(self.count_step(), dtype=self.step_scalars.dtype)
+
+    def read_step_scalars_from(self, buffer):
+        """From now on apply_flat reads the step's two scalars from `buffer` (2,), of the moments' device and
+        dtype, which the caller fills with count_step()'s values: a view of a captured step's input block."""
+        if self.layout is None:
+            raise ValueError("Adam.read_step_scalars_from: the flat step needs Adam(layout=...)")
+        if buffer.shape != (2,):
+            raise ValueError(f"Adam.read_step_scalars_from: the buffer must have shape (2,), got {buffer.shape}")
+        if self.flat_m is None:   # a fresh run: zero moments, beside the buffer
+            self._allocate_flat(get_array_module(buffer), buffer.dtype)
+        if buffer.dtype != self.flat_m.dtype or type(buffer) is not type(self.flat_m):
+            raise ValueError(f"Adam.read_step_scalars_from: the buffer must be a {type(self.flat_m).__name__} of "
+                             f"{self.flat_m.dtype}, as the moments are; got a {type(buffer).__name__} of {buffer.dtype}")
+        self.step_scalars = buffer
 
     def apply_flat(self, flat_params, flat_grads, update=adam_update):
         """The update of the step advance() counted, its two per-step scalars read from self.step_scalars."""

@@ -72,3 +72,47 @@ def test_the_check_can_fail(tmp_path, monkeypatch):
     records, _ = train(tmp_path, "ordinary", "jointvae", 5, buffered=False)
     late_records, _ = train(tmp_path, "late", "jointvae", 5, buffered=True)
     assert late_records != records
+
+
+def test_step_inputs_lay_fields_apart_and_send_them_in_one_copy():
+    from jointvae.training.step_inputs import ALIGN, StepInputs
+    fields = {"eps": ((3, 5), np.float32), "C": ((), np.float32), "perm": ((7,), np.int64), "u": ((3, 2), np.float64)}
+    inputs = StepInputs(np, fields)
+    spans = sorted((offset, offset + nbytes) for offset, _, _, nbytes in inputs.layout.values())
+    assert all(start % ALIGN == 0 for start, _ in spans)
+    assert all(end <= next_start for (_, end), (next_start, _) in zip(spans, spans[1:]))   # no overlap
+    assert spans[-1][1] <= inputs.nbytes
+    for name, (shape, dtype) in fields.items():
+        assert inputs.device[name].shape == shape and inputs.device[name].dtype == dtype
+    for turn in range(3):   # the mirrors take turns; each upload brings every field over
+        host = inputs.host()
+        values = {name: np.arange(np.prod(shape, dtype=int)).reshape(shape) * (turn + 1) - 1
+                  for name, (shape, _) in fields.items()}
+        for name, value in values.items():
+            host[name][...] = value
+        assert not all(np.array_equal(inputs.device[name], values[name]) for name in fields)   # not sent yet
+        inputs.upload()
+        for name, value in values.items():
+            np.testing.assert_array_equal(inputs.device[name], value.astype(fields[name][1]), err_msg=name)
+    assert inputs.turn == 1
+    with pytest.raises(ValueError, match="negative"):
+        StepInputs(np, {"bad": ((-1,), np.float32)})
+
+
+def test_adam_reads_its_scalars_from_a_buffer_of_its_own_kind():
+    import refnet
+    layer = refnet.Linear(3, 2, rng=np.random.default_rng(0))
+    params, layout = refnet.flatten_params(layer)
+    adam = refnet.Adam(1e-3, layout=layout)
+    with pytest.raises(ValueError, match=r"shape \(2,\), got \(3,\)"):
+        adam.read_step_scalars_from(np.zeros(3, np.float32))
+    assert adam.flat_m is None   # a refused buffer changes nothing
+    scalars = np.zeros(2, np.float32)
+    adam.read_step_scalars_from(scalars)   # a fresh Adam: its moments are allocated beside the buffer
+    assert adam.flat_m.dtype == np.float32 and adam.step_scalars is scalars
+    with pytest.raises(ValueError, match="ndarray of float32, as the moments are; got a ndarray of float64"):
+        adam.read_step_scalars_from(np.zeros(2, np.float64))
+    scalars[...] = adam.count_step()
+    before = params.copy()
+    adam.apply_flat(params, np.ones_like(params))
+    assert adam.step_count == 1 and np.allclose(before - params, 1e-3, rtol=1e-3)   # Adam's first step: lr * sign(g)

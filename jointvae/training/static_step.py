@@ -5,6 +5,7 @@ addresses, the same scalar values. So everything that changes from step to step 
 whose address never changes, written on the host before each step:
 
     x, x_other               the batch, and FactorVAE's second batch                      (N, C, H, W)
+    and, in one block of step inputs (step_inputs.py: filled on the host, sent in one copy):
     noise, noise_other       eps (N, cont), u [(N, K_i)], drawn from the run's NumPy generator
     permutations             FactorVAE's, one int64 (N,) per latent block
     capacities               C_cont(t), C_disc(t)                                         0-d
@@ -27,6 +28,7 @@ import refnet
 
 from ..models import factorvae, objective
 from ..models.jointvae import draw_noise
+from .step_inputs import StepInputs, fill_noise, noise_fields, noise_views
 
 
 class FlatNetwork:
@@ -43,7 +45,7 @@ class FlatNetwork:
         self.optimizer.load_state_dict(optimizer.state_dict(), device_like=layer.params)   # a resumed run's moments
 
     def update(self, grads):
-        """Adam's update of every parameter from grads {name: array}, with the scalars advance() wrote."""
+        """Adam's update of every parameter from grads {name: array}, with the step's scalars (count_step)."""
         self.layout.gather(grads, out=self.grads)
         self.optimizer.apply_flat(self.params, self.grads, update=kernels.adam_update)
 
@@ -62,41 +64,45 @@ class StaticStep:
         xp = refnet.get_array_module(networks["model"].params)
         dtype = networks["model"].params.dtype
         self.x = xp.zeros((batch_size,) + model.image_shape, dtype=dtype)
-        self.noise = draw_noise(model, batch_size, np.random.default_rng(0), xp, dtype)   # shapes; overwritten
-        self.capacities = {"cont": xp.zeros((), dtype=dtype), "disc": xp.zeros((), dtype=dtype)}
-        self.host_capacities = {"cont": None, "disc": None}
+        shapes = draw_noise(model, batch_size, np.random.default_rng(0), np, dtype)   # for the shapes only
+        fields = {**noise_fields("", shapes), "C_cont": ((), dtype), "C_disc": ((), dtype),
+                  **{f"adam.{name}": ((2,), dtype) for name in networks}}
         if discriminator is not None:
             self.x_other = xp.zeros((other_batch_size,) + model.image_shape, dtype=dtype)
-            self.noise_other, permutations = factorvae.draw_discriminator_inputs(
-                model, other_batch_size, np.random.default_rng(0), xp)
-            self.permutations = [xp.asarray(p, dtype=np.int64) for p in permutations]
+            shapes_other, permutations = factorvae.draw_discriminator_inputs(
+                model, other_batch_size, np.random.default_rng(0))
+            fields.update(noise_fields("other.", shapes_other))
+            fields.update({f"perm.{b}": ((other_batch_size,), np.int64) for b in range(len(permutations))})
+        self.inputs = StepInputs(xp, fields)
+        device = self.inputs.device
+        self.noise = noise_views("", device, shapes)
+        self.capacities = {"cont": device["C_cont"], "disc": device["C_disc"]}
+        self.host_capacities = {"cont": None, "disc": None}
+        if discriminator is not None:
+            self.noise_other = noise_views("other.", device, shapes_other)
+            self.permutations = [device[f"perm.{b}"] for b in range(len(permutations))]
 
     def write(self, step, x, x_other=None):
         """Host side of step `step`: the batches, the noise and permutations drawn as Trainer.train_step draws
-        them (generator (seed, 1, step), in the same order), the capacities C(t) and each Adam's scalars."""
+        them (generator (seed, 1, step), in the same order), the capacities C(t) and each Adam's scalars, all
+        but the batches sent in one copy."""
         rng = np.random.default_rng([self.seed, 1, step])
         write(self.x, x)
-        host_noise = draw_noise(self.model, len(self.x), rng)
-        self._write_noise(self.noise, host_noise)
+        host = self.inputs.host()
+        fill_noise("", host, draw_noise(self.model, len(self.x), rng))
         if self.discriminator is not None:
             write(self.x_other, x_other)
             noise_other, permutations = factorvae.draw_discriminator_inputs(self.model, len(self.x_other), rng)
-            self._write_noise(self.noise_other, noise_other)
-            for buffer, permutation in zip(self.permutations, permutations):
-                write(buffer, permutation)
+            fill_noise("other.", host, noise_other)
+            for b, permutation in enumerate(permutations):
+                host[f"perm.{b}"][...] = permutation
         for part, penalty in objective.kl_penalties(self.spec, step).items():
             self.host_capacities[part] = penalty[0] if penalty is not None else None
             if self.host_capacities[part] is not None:
-                write(self.capacities[part], self.host_capacities[part])
-        for network in self.networks.values():
-            network.optimizer.advance(network.params)
-
-    @staticmethod
-    def _write_noise(buffers, host):
-        if host["eps"] is not None:
-            write(buffers["eps"], host["eps"])
-        for buffer, u in zip(buffers["u"], host["u"]):
-            write(buffer, u)
+                host[f"C_{part}"][...] = self.host_capacities[part]
+        for name, network in self.networks.items():
+            host[f"adam.{name}"][...] = network.optimizer.count_step()
+        self.inputs.upload()
 
     def run(self):
         """Device side: the step from the buffers -> stats (0-d arrays on the device; C_cont, C_disc on the host).
@@ -105,6 +111,10 @@ class StaticStep:
         then the VAE's.
         """
         model, discriminator = self.model, self.discriminator
+        # Each Adam reads its two scalars from this step's input block; the networks are shared with the
+        # StaticStep of the short last batch, which has a block of its own. (A graph keeps the address it saw.)
+        for name, network in self.networks.items():
+            network.optimizer.read_step_scalars_from(self.inputs.device[f"adam.{name}"])
         stats, grads, tc_cache = objective.objective_and_grads(model, self.x, self.noise, self.spec, None,
                                                                discriminator, self.capacities)
         if discriminator is not None:
