@@ -35,6 +35,7 @@ import os
 import platform
 import sys
 import time
+import traceback
 from dataclasses import dataclass, field
 from typing import Callable
 
@@ -364,7 +365,8 @@ def torch_candidate(work, key):
 
 def set_up(work, key, warmup):
     """Build candidate `key` and run its warm-up steps (at least MIN_SETUP_STEPS: our capture, torch.compile's
-    compilation and CUDA-graph recording happen here, untimed). torch.compile's failure is Unavailable."""
+    compilation and CUDA-graph recording happen here, untimed). A candidate that fails is Unavailable, its
+    traceback on stderr: on a GPU lent for minutes, one failing candidate must not cost the others' figures."""
     make = our_candidate if CANDIDATES[key].ours else torch_candidate
     try:
         candidate = make(work, key)
@@ -372,11 +374,13 @@ def set_up(work, key, warmup):
             for _ in range(max(warmup, MIN_SETUP_STEPS)):
                 candidate.run()
             candidate.sync()
+    except Unavailable:
+        raise
     except Exception as e:
-        if key != "compile" or isinstance(e, Unavailable):
-            raise
-        work.ts.torch.compiler.reset()
-        raise Unavailable(f"torch.compile failed: {type(e).__name__}: {first_line(e)}") from e
+        traceback.print_exc(file=sys.stderr)
+        if key == "compile":
+            work.ts.torch.compiler.reset()
+        raise Unavailable(f"{label(key, work.device)} failed: {type(e).__name__}: {first_line(e)}") from e
     return candidate
 
 
