@@ -255,7 +255,7 @@ def fake_finished_runs(sweep, scores):
 def test_export_writes_the_best_run_of_each_setting(env, capsys):
     path = write_sweep(env, grid=[{"model": ["jointvae", "betavae"], "seed": [0, 1, 2]}])
     sweep = load_sweep(path)
-    metric = {"model=jointvae,seed=0": 0.5, "model=jointvae,seed=1": 0.9, "model=jointvae,seed=2": 0.9,
+    metric = {"model=jointvae,seed=0": float("nan"), "model=jointvae,seed=1": 0.9, "model=jointvae,seed=2": 0.9,
               "model=betavae,seed=0": 0.7, "model=betavae,seed=1": 0.6, "model=betavae,seed=2": 0.8}
     fake_finished_runs(sweep, {n: {"factorvae_metric": v, "recon_loss": 100 - 10 * v} for n, v in metric.items()})
     dest = env / "pretrained"
@@ -263,7 +263,7 @@ def test_export_writes_the_best_run_of_each_setting(env, capsys):
                             "--prefix", "toy"]) == 0
     err = capsys.readouterr().err
     assert sorted(os.listdir(dest)) == ["toy-betavae", "toy-jointvae"]   # no half-built folder left behind
-    assert "model=jointvae: seed 1 (factorvae_metric 0.9)" in err        # a tie goes to the lowest seed
+    assert "model=jointvae: seed 1 (factorvae_metric 0.9)" in err        # a tie goes to the lowest seed; NaN never wins
     assert "model=betavae: seed 2 (factorvae_metric 0.8)" in err
     best = dest / "toy-betavae"
     assert {"specs.json", "weights.npz", "eval.json", "README.md", "reconstructions.png",
@@ -273,7 +273,8 @@ def test_export_writes_the_best_run_of_each_setting(env, capsys):
             np.load(os.path.join(runs.run_dir(sweep, "model=betavae,seed=2"), "weights.npz")) as trained:
         assert exported.files == trained.files and all(np.array_equal(exported[k], trained[k]) for k in exported)
     readme = (best / "README.md").read_text()
-    assert "| 2 (this one) | 0.8 | 92 |" in readme and "| 1 | 0.6 | 94 |" in readme
+    assert "| `model=betavae,seed=2` (this one) | 2 | 0.8 | 92 |" in readme
+    assert "| `model=betavae,seed=1` | 1 | 0.6 | 94 |" in readme
 
     # Lower is better for a loss; an existing folder is kept unless --force, and replaced whole with it.
     with pytest.raises(SystemExit, match="toy-jointvae exists"):

@@ -14,6 +14,7 @@ writes, per setting, DEST/PREFIX-<setting values>/ (dsprites-factorvae, ...):
 renamed into place, so an export stopped half-way leaves no half folder; an existing folder is kept unless
 force=True.
 """
+import math
 import os
 import re
 import shutil
@@ -36,37 +37,38 @@ def folder_name(prefix, setting):
 
 
 def best_runs(sweep, field, by=None):
-    """-> [(setting dict, best point, {seed: point name} of every evaluated seed that has the field)];
+    """-> [(setting dict, best point, [every point of the setting evaluated with a finite value of the field])];
     settings without such a run are left out."""
     way, name = direction(field)
     results = load_results(sweep)
     by, groups = settings(sweep, by)
     chosen = []
     for key, points in groups.items():
-        scored = [p for p in points if field_value(results.get(p["name"], {}), name) is not None]
+        value = {p["name"]: field_value(results.get(p["name"], {}), name) for p in points}
+        scored = [p for p in points if value[p["name"]] is not None and math.isfinite(value[p["name"]])]
         if not scored:
             continue
-        value = {p["name"]: field_value(results[p["name"]], name) for p in scored}
         best = min(scored, key=lambda p: (value[p["name"]] if way == "min" else -value[p["name"]], p["seed"]))
-        chosen.append((dict(zip(by, key)), best, {p["seed"]: p["name"] for p in sorted(scored, key=lambda p: p["seed"])}))
+        chosen.append((dict(zip(by, key)), best, scored))
     return chosen
 
 
-def readme(sweep, setting, point, seeds, field, results):
+def readme(sweep, setting, point, scored, field, results):
     """The folder's README.md: where the run came from, why this seed, each seed's scores."""
     way, name = direction(field)
     evaluation = results[point["name"]]
     shown = [f for f in SHOWN_FIELDS if field_value(evaluation, f) is not None]
-    lines = [f"# {setting_label(setting)}: the best of {len(seeds)} seed(s) by {name}", "",
+    lines = [f"# {setting_label(setting)}: the best of {len(scored)} run(s) by {name}", "",
              f"Seed {point['seed']} of the sweep `{os.path.relpath(sweep.path)}`, point `{point['name']}`: "
              f"{point['steps']} steps, {point['spec'].get('model')} on {point['spec'].get('dataset')}.",
              f"Chosen by {name} ({'higher' if way == 'max' else 'lower'} is better) of `eval.json`, which "
              f"`python -m jointvae.evaluate` wrote ({evaluation.get('sweep_data', 'its data')}).", "",
-             "| seed | " + " | ".join(shown) + " |", "|---|" + "---|" * len(shown)]
-    for seed, run in seeds.items():
-        cells = [f"{field_value(results[run], f):.4g}" if field_value(results[run], f) is not None else ""
-                 for f in shown]
-        lines.append(f"| {seed}{' (this one)' if run == point['name'] else ''} | " + " | ".join(cells) + " |")
+             "| run | seed | " + " | ".join(shown) + " |", "|---|---|" + "---|" * len(shown)]
+    for run in scored:
+        evaluation = results[run["name"]]
+        cells = [f"{field_value(evaluation, f):.4g}" if field_value(evaluation, f) is not None else "" for f in shown]
+        mark = " (this one)" if run["name"] == point["name"] else ""
+        lines.append(f"| `{run['name']}`{mark} | {run['seed']} | " + " | ".join(cells) + " |")
     lines += ["", "```bash",
               "python -m jointvae.evaluate THIS_FOLDER                   # re-score it",
               "python -m jointvae.visualize THIS_FOLDER --out pictures   # the pictures again",
@@ -90,7 +92,7 @@ def export_best(sweep, field, dest, prefix="", by=None, force=False, pictures=Tr
         raise ValueError(f"{existing[0]} exists: remove it or pass --force")
     os.makedirs(dest, exist_ok=True)
     written = []
-    for (setting, point, seeds), target in zip(chosen, targets):
+    for (setting, point, scored), target in zip(chosen, targets):
         source = run_dir(sweep, point["name"])
         building = tempfile.mkdtemp(prefix=f".{os.path.basename(target)}.", dir=dest)
         try:
@@ -102,7 +104,7 @@ def export_best(sweep, field, dest, prefix="", by=None, force=False, pictures=Tr
             if pictures:
                 write_all(building, model=model, source=source, note=log)
             with open(os.path.join(building, "README.md"), "w", encoding="utf-8") as f:
-                f.write(readme(sweep, setting, point, seeds, field, results))
+                f.write(readme(sweep, setting, point, scored, field, results))
             os.chmod(building, 0o755)
             if os.path.exists(target):   # force: the old folder goes only once the new one is whole
                 old = tempfile.mkdtemp(prefix=f".{os.path.basename(target)}.old.", dir=dest)

@@ -66,7 +66,7 @@ class StaticStep:
         self.x = xp.zeros((batch_size,) + model.image_shape, dtype=dtype)
         shapes = draw_noise(model, batch_size, np.random.default_rng(0), np, dtype)   # for the shapes only
         fields = {**noise_fields("", shapes), "C_cont": ((), dtype), "C_disc": ((), dtype),
-                  **{f"adam.{name}": ((2,), dtype) for name in networks}}
+                  **{f"adam.{name}": ((2,), network.params.dtype) for name, network in networks.items()}}
         if discriminator is not None:
             self.x_other = xp.zeros((other_batch_size,) + model.image_shape, dtype=dtype)
             shapes_other, permutations = factorvae.draw_discriminator_inputs(
@@ -78,6 +78,9 @@ class StaticStep:
         self.noise = noise_views("", device, shapes)
         self.capacities = {"cont": device["C_cont"], "disc": device["C_disc"]}
         self.host_capacities = {"cont": None, "disc": None}
+        # Bound here as well as in run(): a fresh Adam allocates its moments now, outside any capture and its
+        # memory pool (captured_step.py copies them before its warm-up run).
+        self._bind_step_scalars()
         if discriminator is not None:
             self.noise_other = noise_views("other.", device, shapes_other)
             self.permutations = [device[f"perm.{b}"] for b in range(len(permutations))]
@@ -111,10 +114,7 @@ class StaticStep:
         then the VAE's.
         """
         model, discriminator = self.model, self.discriminator
-        # Each Adam reads its two scalars from this step's input block; the networks are shared with the
-        # StaticStep of the short last batch, which has a block of its own. (A graph keeps the address it saw.)
-        for name, network in self.networks.items():
-            network.optimizer.read_step_scalars_from(self.inputs.device[f"adam.{name}"])
+        self._bind_step_scalars()
         stats, grads, tc_cache = objective.objective_and_grads(model, self.x, self.noise, self.spec, None,
                                                                discriminator, self.capacities)
         if discriminator is not None:
@@ -124,6 +124,13 @@ class StaticStep:
             self.networks["discriminator"].update(d_grads)
         self.networks["model"].update(grads)
         return stats
+
+    def _bind_step_scalars(self):
+        """Each Adam reads its two scalars from this step's input block. The networks are shared with the
+        StaticStep of the short last batch, which has a block of its own, so run() binds them again each time
+        (a graph keeps the addresses it saw when captured)."""
+        for name, network in self.networks.items():
+            network.optimizer.read_step_scalars_from(self.inputs.device[f"adam.{name}"])
 
     def __call__(self, step, x, x_other=None):
         """Step `step` eagerly: write, then run on our kernels (kernels.OPS) -> stats for the log."""

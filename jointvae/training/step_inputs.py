@@ -41,6 +41,8 @@ class StepInputs:
         if self.on_gpu:
             import cupyx
             self.mirrors = [cupyx.empty_pinned(self.nbytes, dtype=np.uint8) for _ in range(2)]
+            for mirror in self.mirrors:
+                mirror[...] = 0   # page-locked memory comes uninitialised; a field never written stays 0
             self.copied = [None, None]   # the event after each mirror's last copy
         else:
             self.mirrors = [np.zeros(self.nbytes, dtype=np.uint8) for _ in range(2)]
