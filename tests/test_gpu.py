@@ -105,12 +105,15 @@ def test_graph_replay_matches_eager_kernels_and_numpy(tmp_path):
     assert graph == eager
     for name in graph_params:
         np.testing.assert_array_equal(graph_params[name], eager_params[name], err_msg=name)
-    # atol 2e-5: a KL near 0 is 0.5 sum (mu^2 + sigma^2 - log sigma^2 - 1) over 64 x 10 summands of order 1
-    # that cancel, so float32 leaves it an absolute error of ~1e-6 whatever its size (seen on an H200: 1.3e-6
-    # on a kl_cont of 0.006 at step 20, 2e-4 relative).
+    # Two runs whose products sum in other orders drift apart as training feeds rounding back in, so the
+    # losses agree closely over the first steps and loosely over all 200. atol 2e-5: a KL near 0 is
+    # 0.5 sum (mu^2 + sigma^2 - log sigma^2 - 1) over 64 x 10 summands of order 1 that cancel, so float32 leaves
+    # it an absolute error of ~1e-6 whatever its size (seen on an H200: 1.3e-6 on a kl_cont of 0.006 at step 20).
     for got, want in zip(graph, numpy_run):
+        tight = got["step"] <= 10
         for key in ("loss", "recon", "kl_cont", "kl_disc"):
-            np.testing.assert_allclose(got[key], want[key], rtol=1e-5, atol=2e-5, err_msg=f"{key}, step {got['step']}")
+            np.testing.assert_allclose(got[key], want[key], rtol=1e-5 if tight else 1e-3, atol=2e-5 if tight else 1e-3,
+                                       err_msg=f"{key}, step {got['step']}")
     for name, want in numpy_params.items():
         assert np.linalg.norm(graph_params[name] - want) <= 1e-3 * np.linalg.norm(want), name
 
