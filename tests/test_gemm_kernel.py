@@ -12,7 +12,8 @@ from hypothesis import strategies as st
 from kernels import cpu, gemm
 from verify.kernel_cases import MUTATIONS, mutant_backend
 
-sizes = st.sampled_from([1, 2, 3, 15, 16, 17, 31, 33]) | st.integers(1, 40)
+# Around the 16-deep K tile and the 64 x 64 C tile of a block (several blocks: a tile's offsets), and anything.
+sizes = st.sampled_from([1, 2, 3, 15, 16, 17, 31, 33, 63, 64, 65, 130]) | st.integers(1, 40)
 layouts = st.sampled_from(["plain", "transposed", "strided"])
 
 
