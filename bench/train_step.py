@@ -281,7 +281,7 @@ def check_agreement(trainer, nets, work, drawn):
     result = {"losses": {name: {"ours": ours[name], "torch": theirs[name],
                                 "rel_diff": abs(ours[name] - theirs[name]) / abs(theirs[name])} for name in theirs},
               "grad_worst_rel_diff": grad_diffs[worst], "grad_worst_param": worst}
-    if grad_diffs[worst] > GRAD_RTOL and trainer.xp is np:
+    if grad_diffs[worst] > GRAD_RTOL:
         # A gradient that nearly cancels over the batch (an untrained layer's bias, say) can differ in float32
         # between two summation orders by more than GRAD_RTOL. Then float64 arbitrates: if ours matches the
         # float64 computation of the same step, the two agree up to float32 rounding.
@@ -299,8 +299,9 @@ def float64_gradient_error(trainer, work, drawn, name, grad):
     for network in networks:
         network.astype(np.float64)
     try:
-        x_other = None if work.x_other is None else work.x_other.astype(np.float64)
-        _, grads64 = our_losses_and_grads(trainer, work.x.astype(np.float64), x_other, drawn)
+        xp = trainer.xp   # the data where the weights are (on a GPU too: our kernels have float64 versions)
+        x_other = None if work.x_other is None else xp.asarray(work.x_other, dtype=np.float64)
+        _, grads64 = our_losses_and_grads(trainer, xp.asarray(work.x, dtype=np.float64), x_other, drawn)
     finally:
         for network in networks:   # float32 -> float64 -> float32 is exact: the weights are unchanged
             network.astype(np.float32)
