@@ -13,10 +13,9 @@ from refnet import get_array_module
 from .dispatch import choose_backend
 
 SOURCE = "gemm.cu"
-THREADS = 16   # GEMM_THREADS in gemm.cu: a block is THREADS x THREADS threads...
-TILE = 64      # ...computing a TILE x TILE tile of C (GEMM_BLOCK: 4 x 4 elements per thread)
+TILE = 16   # GEMM_TILE in gemm.cu: a block is TILE x TILE threads computing a TILE x TILE tile of C
 BUSY_BLOCKS = 256      # split K until about this many blocks work at once...
-MIN_K_CHUNK = 256      # ...while each block still walks at least 16 of its 16-deep tiles of K
+MIN_K_CHUNK = 16 * TILE   # ...while each block still walks at least 16 tiles of K
 
 
 def k_splits(m, n, k):
@@ -52,11 +51,11 @@ def matmul(a, b, out=None, backend="auto", splits=None):
     grid = (-(-n // TILE), -(-m // TILE), splits)
     operands = (a, b, m, n, k, *element_strides(a), *element_strides(b))
     if splits == 1:
-        device.launch_blocks(SOURCE, "gemm", a.dtype, grid, (THREADS, THREADS),
+        device.launch_blocks(SOURCE, "gemm", a.dtype, grid, (TILE, TILE),
                              (*operands[:2], out, *operands[2:], *element_strides(out), k_chunk, 0))
         return out
     partials = xp.empty((splits, m, n), dtype=a.dtype)   # partial matrix z: its chunk of K
-    device.launch_blocks(SOURCE, "gemm", a.dtype, grid, (THREADS, THREADS),
+    device.launch_blocks(SOURCE, "gemm", a.dtype, grid, (TILE, TILE),
                          (*operands[:2], partials, *operands[2:], n, 1, k_chunk, m * n))
     device.launch(SOURCE, "sum_splits", a.dtype, m * n, (partials, out, splits, m * n))
     return out
