@@ -27,27 +27,45 @@ def leaf_layers(layer, prefix=""):
         yield prefix.rstrip("."), layer
 
 
+def network_layers(networks):
+    """(dotted name, layer) of every leaf of `networks`: one model, or {prefix: model} (a FactorVAE's
+    discriminator as {"": vae, "D.": discriminator})."""
+    networks = networks if isinstance(networks, dict) else {"": networks}
+    for prefix, network in networks.items():
+        for name, layer in leaf_layers(network):
+            yield prefix + name, layer
+
+
 class LayerProfile:
     """Context manager: while active, every call of a wrapped function adds its duration to `seconds[key]`."""
 
     def __init__(self, model, sync=lambda: None):
-        self.model, self.sync = model, sync
+        self.model, self.sync = model, sync   # model: one network, or {prefix: network}
+        self.active = set()                    # the layers whose timed method is running now
         self.seconds = defaultdict(float)
         self._restore = []
 
     def _timed(self, fn, key):
         def timed(*args, **kwargs):
-            self.sync()
-            start = time.perf_counter()
-            out = fn(*args, **kwargs)
-            self.sync()
-            self.seconds[key] += time.perf_counter() - start
+            if key[0] in self.active:   # Linear.backward calls its own backward_input: counted once, outside
+                return fn(*args, **kwargs)
+            self.active.add(key[0])
+            try:
+                self.sync()
+                start = time.perf_counter()
+                out = fn(*args, **kwargs)
+                self.sync()
+                self.seconds[key] += time.perf_counter() - start
+            finally:
+                self.active.discard(key[0])
             return out
         return timed
 
     def __enter__(self):
-        for name, layer in leaf_layers(self.model):
-            for method in ("forward", "backward"):
+        for name, layer in network_layers(self.model):
+            for method in ("forward", "backward", "backward_input"):
+                if not hasattr(layer, method):
+                    continue
                 setattr(layer, method, self._timed(getattr(layer, method), (name, method)))
                 self._restore.append(lambda layer=layer, method=method: delattr(layer, method))
         for fn in COPIES:   # the layers call the module's functions: patch them where they are looked up
@@ -69,7 +87,7 @@ def profile_step(step, model, steps, warmup, sync=lambda: None):
     """
     for _ in range(warmup):
         step()
-    kinds = dict((name, type(layer).__name__) for name, layer in leaf_layers(model))
+    kinds = dict((name, type(layer).__name__) for name, layer in network_layers(model))
     with LayerProfile(model, sync) as profile:
         sync()
         start = time.perf_counter()
@@ -80,7 +98,8 @@ def profile_step(step, model, steps, warmup, sync=lambda: None):
     per_step = {key: s / steps for key, s in profile.seconds.items()}
     rows, in_layers = [], 0.0
     for name, kind in kinds.items():
-        fwd, bwd = per_step.get((name, "forward"), 0.0), per_step.get((name, "backward"), 0.0)
+        fwd = per_step.get((name, "forward"), 0.0)
+        bwd = per_step.get((name, "backward"), 0.0) + per_step.get((name, "backward_input"), 0.0)
         in_layers += fwd + bwd
         rows.append(_row(name, kind, fwd, bwd, total))
     rows.append(_row("(outside the layers)", "loss, latents, Adam, noise", total - in_layers, 0.0, total))

@@ -693,9 +693,13 @@ def profile_main(args):
     spec, sync, profiles = bench_spec(args), device_sync(args.device), []
     for batch_size in args.batch_sizes:
         work = make_workload(args, spec, batch_size, None, None)
-        trainer = make_trainer(work)
+        # On a GPU: the graph's own kernels and buffers (buffered_step), launched eagerly so that each layer can
+        # be timed between two syncs; the launches' host time is in the figures, the graph's would not be.
+        trainer = make_trainer(work, graph=False)
         x, x_other = on_device(trainer, work)
-        rows, ms = profile_step(lambda: trainer.train_step(x, x_other), trainer.model, args.steps, args.warmup, sync)
+        step = trainer.buffered_step if args.device == "gpu" else trainer.train_step
+        networks = {"": trainer.model, **({"D.": trainer.discriminator} if trainer.discriminator is not None else {})}
+        rows, ms = profile_step(lambda: step(x, x_other), networks, args.steps, args.warmup, sync)
         print_profile(rows, ms, batch_size, args.steps)
         profiles.append({"batch_size": batch_size, "ms_per_step": ms, "layers": rows})
     if args.json:

@@ -50,3 +50,26 @@ def test_multiply_adds_of_the_mnist_model_match_a_hand_count():
                  + 4 * 4 * 64 * 32 * 16 + 8 * 8 * 32 * 32 * 16 + 16 * 16 * 32 * 1 * 16)  # transposed convolutions
     assert macs == 64 * per_image
     assert abs(6 * macs / 1e9 - 2.1) < 0.05
+
+
+def test_factorvae_profile_has_the_discriminator_and_counts_nested_calls_once(capsys):
+    """The discriminator's layers have rows too; Linear.backward calls its backward_input, timed once."""
+    from bench import train_step
+    assert train_step.main(["--profile", "--model", "factorvae", "--img", "32", "--batch-sizes", "4", "--steps", "2",
+                            "--warmup", "1"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    d_rows = [line for line in lines if line.startswith("D.")]
+    assert len(d_rows) == 13 and all(float(line.split()[-2]) > 0 for line in d_rows if "Linear" in line)
+
+    from bench.layer_profile import LayerProfile
+    from refnet import Linear
+    layer = Linear(3, 2, rng=np.random.default_rng(0))
+    x = np.ones((4, 3), np.float32)
+    with LayerProfile(layer) as profile:
+        y, cache = layer.forward(x)
+        layer.backward(np.ones_like(y), cache)          # calls backward_input inside: not a second entry
+        layer.backward_input(np.ones_like(y), cache)    # called on its own (the TC term's path): an entry
+    assert sorted(method for _, method in profile.seconds) == ["backward", "backward_input", "forward"]
+    with LayerProfile(layer) as profile:
+        layer.backward(np.ones_like(y), cache)
+    assert list(profile.seconds) == [("", "backward")]
