@@ -302,3 +302,18 @@ def test_collect_scatter_has_a_dot_per_run(env, capsys):
     err = capsys.readouterr().err
     if importlib.util.find_spec("matplotlib") is not None:
         assert (env / "runs" / "collect-scatter.png").exists() and "collect-scatter.png" in err
+
+
+def test_the_live_table_gives_each_running_run_its_rate_and_eta(tmp_path):
+    from jointvae.sweeps.engines import Task
+    from jointvae.sweeps.local import LocalEngine
+    engine = LocalEngine(log_dir=str(tmp_path), stream=open(os.devnull, "w"))
+    (tmp_path / "a.log").write_text("epoch 1/9 step 10/100 loss 5.0 recon 4.0 2.50 steps/s ETA 0m36s\n"
+                                    "epoch 1/9 step 20/100 loss 4.5 recon 3.9 3.25 steps/s ETA 0m25s\n")
+    (tmp_path / "b.log").write_text("epoch 9/9 step 100/100 loss 1.0 recon 0.5 3.00 steps/s ETA 0m00s\n")
+    rows = engine._table([Task("a", []), Task("b", []), Task("c", [])], running={"a": None}, done={"b": 0},
+                         started={"a": time.monotonic(), "b": time.monotonic()})
+    assert rows[0].split()[-2:] == ["steps/s", "ETA"]
+    assert rows[1].split()[1:4] == ["running", "20/100", "4.5"] and rows[1].split()[-2:] == ["3.25", "0m25s"]
+    assert rows[2].split()[1:4] == ["done", "100/100", "1.0"] and "steps/s" not in rows[2] and rows[2].split()[-1] == "1.0"
+    assert rows[3].split() == ["c", "queued"] and rows[-1] == "1 done, 1 queued, 1 running"

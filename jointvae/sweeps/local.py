@@ -18,6 +18,7 @@ import time
 Task = collections.namedtuple("Task", "name argv")
 
 STEP = re.compile(r"step (\d+)/(\d+) loss ([-\d.eE+naif]+)")
+RATE = re.compile(r"([\d.]+) steps/s ETA (\S+)")   # the trainer's progress line ends so
 ONE_THREAD = {"OPENBLAS_NUM_THREADS": "1", "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1", "PYTHONUNBUFFERED": "1"}
 
 
@@ -128,13 +129,16 @@ class LocalEngine:
 
     def _table(self, tasks, running, done, started):
         counts = collections.Counter()
-        rows = [f"{'run':<40} {'state':<9} {'step':>13} {'loss':>10} {'time':>7}"]
+        rows = [f"{'run':<40} {'state':<9} {'step':>13} {'loss':>10} {'time':>7} {'steps/s':>8} {'ETA':>8}"]
         for task in tasks:
-            progress, loss = "", ""
-            found = STEP.findall(tail(self.log_path(task.name))) if task.name in started else []
+            progress, loss, rate, eta = "", "", "", ""
+            text = tail(self.log_path(task.name)) if task.name in started else ""
+            found = STEP.findall(text)
             if found:
                 step, total, loss = found[-1]
                 progress = f"{step}/{total}"
+            if task.name in running and RATE.findall(text):
+                rate, eta = RATE.findall(text)[-1]
             if task.name in running:
                 state = "running"
             elif task.name in done:
@@ -143,7 +147,7 @@ class LocalEngine:
                 state = "queued"
             counts[state.split()[0]] += 1
             elapsed = f"{time.monotonic() - started[task.name]:.0f}s" if task.name in running else ""
-            rows.append(f"{task.name[:40]:<40} {state:<9} {progress:>13} {loss[:10]:>10} {elapsed:>7}")
+            rows.append(f"{task.name[:40]:<40} {state:<9} {progress:>13} {loss[:10]:>10} {elapsed:>7} {rate:>8} {eta:>8}")
         rows.append(", ".join(f"{n} {s}" for s, n in sorted(counts.items())))
         return rows
 
