@@ -8,9 +8,9 @@
 #   bash bench/mnist_spread_gpu.sh --unpack DIR/spread.tar.gz     # here: the results into docs/mnist-spread/results
 #   python -m jointvae.sweep collect docs/mnist-spread/sweep.toml --by init --fields discrete_accuracy recon_loss
 #
-# One run alone takes about 112 s on an H200 (2026-11-29). Processes on one GPU take turns, so K at once take
-# about K times as long: K = 3 fits the default limit of 450 s with room to spare. A run cut off by the limit
-# brings nothing back (the device keeps nothing) and is simply run again by a later session.
+# One run alone took 112 s on an H200 (2026-11-29). Processes on one GPU take turns (no MPS), so K at once may take
+# up to K times as long; not measured yet. K = 3 should then fit the default limit of 450 s. A run cut off by the
+# limit brings nothing back (the device keeps nothing) and is simply run again by a later session.
 set -uo pipefail
 cd "$(dirname "$0")/.."
 SWEEP=docs/mnist-spread/sweep.toml
