@@ -65,6 +65,8 @@ def build_parser():
     col.add_argument("sweep_file")
     col.add_argument("--fields", nargs="+", help="evaluate fields (default: the accuracy or metrics, recon_loss)")
     col.add_argument("--by", nargs="+", help="keys that make a setting (default: the grid's, but the seed)")
+    col.add_argument("--hist", metavar="FIELD",
+                     help="also collect-hist.png: FIELD's distribution over the runs, one histogram per setting")
     col.add_argument("--scatter", nargs=2, metavar=("X", "Y"),
                      help="also collect-scatter.png: field Y against field X, one dot per run, a colour per setting")
     exp = sub.add_parser("export", help="the best run of each setting as a model folder (specs.json, weights.npz, "
@@ -173,7 +175,8 @@ def cmd_status(args):
 
 def cmd_collect(args):
     sweep = load_sweep(args.sweep_file)
-    print(collect(sweep, args.fields, args.by, args.scatter, log=lambda line: print(line, file=sys.stderr)), end="")
+    print(collect(sweep, args.fields, args.by, args.scatter, log=lambda line: print(line, file=sys.stderr),
+                  hist_field=args.hist), end="")
     print(f"wrote {os.path.join(sweep.out, 'collect.md')} and collect.csv", file=sys.stderr)
     return 0
 

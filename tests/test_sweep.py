@@ -317,3 +317,23 @@ def test_the_live_table_gives_each_running_run_its_rate_and_eta(tmp_path):
     assert rows[1].split()[1:4] == ["running", "20/100", "4.5"] and rows[1].split()[-2:] == ["3.25", "0m25s"]
     assert rows[2].split()[1:4] == ["done", "100/100", "1.0"] and "steps/s" not in rows[2] and rows[2].split()[-1] == "1.0"
     assert rows[3].split() == ["c", "queued"] and rows[-1] == "1 done, 1 queued, 1 running"
+
+
+def test_collect_writes_each_runs_kl_per_unit_and_a_histogram(env, capsys):
+    from jointvae.sweeps.collect import unit_table
+    path = write_sweep(env, grid=[{"init": ["pytorch", "pytorch-0.4"], "seed": [0, 1, 2]}])
+    sweep = load_sweep(path)
+    fake_finished_runs(sweep, {p["name"]: {"discrete_accuracy": 0.6 + 0.05 * i, "kl_total": 3.5,
+                                           "kl_per_unit_ranked": [{"unit": "cont.2", "kl": 2.0},
+                                                                  {"unit": "disc.0", "kl": 1.5}]}
+                               for i, p in enumerate(sweep.points)})
+    table = unit_table(sweep).splitlines()
+    assert len(table) == 2 + 6 and table[2] == "| init=pytorch,seed=0 | 3.5 | cont.2 2, disc.0 1.5 |"
+    assert front_door.main(["collect", str(path), "--by", "init", "--fields", "discrete_accuracy",
+                            "--hist", "discrete_accuracy"]) == 0
+    err = capsys.readouterr().err
+    assert (env / "runs" / "collect-units.md").read_text().splitlines() == table
+    if importlib.util.find_spec("matplotlib") is not None:
+        assert (env / "runs" / "collect-hist.png").exists() and "collect-hist.png" in err
+    else:
+        assert "no histogram" in err

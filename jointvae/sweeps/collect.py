@@ -82,14 +82,22 @@ def tables(by, rows):
     return markdown, text.getvalue()
 
 
-def plot(path, by, fields, rows):
-    """A PNG: one panel per field, each setting's seeds as dots and its median as a bar. -> path, or None
-    (and a line saying so) without matplotlib."""
+def _pyplot():
+    """matplotlib.pyplot drawing into files (Agg), or None without matplotlib (the [plots] extra)."""
     if importlib.util.find_spec("matplotlib") is None:
         return None
     import matplotlib
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
+    return plt
+
+
+def plot(path, by, fields, rows):
+    """A PNG: one panel per field, each setting's seeds as dots and its median as a bar. -> path, or None
+    (and a line saying so) without matplotlib."""
+    plt = _pyplot()
+    if plt is None:
+        return None
     fig, axes = plt.subplots(1, len(fields), figsize=(4 + 2 * len(fields), 4), squeeze=False)
     for ax, field in zip(axes[0], fields):
         mine = [r for r in rows if r["field"] == field]
@@ -130,11 +138,9 @@ def scatter(path, sweep, x, y, by=None):
     paper's figures 4 and 5 put reconstruction error against the disentanglement metric). -> path, or None
     without matplotlib or without runs that have both fields."""
     found = scatter_points(sweep, x, y, by)
-    if not found or importlib.util.find_spec("matplotlib") is None:
+    plt = _pyplot()
+    if not found or plt is None:
         return None
-    import matplotlib
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
     fig, ax = plt.subplots(figsize=(6, 4.5))
     for label, pairs in found.items():
         xs, ys, seeds = zip(*pairs)
@@ -153,9 +159,56 @@ def scatter(path, sweep, x, y, by=None):
     return path
 
 
-def collect(sweep, fields=None, by=None, scatter_fields=None, log=print):
-    """Write collect.md, collect.csv (and collect.png; with scatter_fields=(x, y), collect-scatter.png) into the
-    sweep's out; -> the markdown table."""
+def histogram(path, sweep, field, by=None, bins=12):
+    """A PNG of field's distribution over the evaluated runs, one outlined histogram per setting on shared bins,
+    each setting's median marked. -> path, or None without matplotlib or without runs that have the field."""
+    results = load_results(sweep)
+    by, groups = settings(sweep, by)
+    values = {}
+    for key, points in groups.items():
+        found = [field_value(results[p["name"]], field) for p in points if p["name"] in results]
+        found = [v for v in found if v is not None and np.isfinite(v)]
+        if found:
+            values[setting_label(dict(zip(by, key)))] = found
+    plt = _pyplot()
+    if not values or plt is None:
+        return None
+    edges = np.histogram_bin_edges(np.concatenate(list(values.values())), bins=bins)
+    fig, ax = plt.subplots(figsize=(6, 4))
+    for i, (label, found) in enumerate(values.items()):
+        color = f"C{i % 10}"
+        ax.hist(found, bins=edges, histtype="step", linewidth=1.8, color=color,
+                label=f"{label} (n={len(found)}, median {np.median(found):.4g})")
+        ax.axvline(np.median(found), color=color, linestyle="--", linewidth=1)
+    ax.set_xlabel(field)
+    ax.set_ylabel("runs")
+    ax.yaxis.get_major_locator().set_params(integer=True)
+    ax.legend(fontsize=7)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path
+
+
+def unit_table(sweep):
+    """Markdown: each evaluated run's KL per unit, largest first (evaluate's kl_per_unit_ranked), and its total."""
+    results = load_results(sweep)
+    lines = ["| run | KL total | KL per unit, largest first |", "|---|---|---|"]
+    for point in sweep.points:
+        result = results.get(point["name"])
+        if result is None or not isinstance(result.get("kl_per_unit_ranked"), list):
+            continue
+        units = ", ".join(f"{u.get('unit')} {u.get('kl', float('nan')):.3g}" for u in result["kl_per_unit_ranked"]
+                          if isinstance(u, dict))
+        total = field_value(result, "kl_total")
+        lines.append(f"| {point['name']} | {_fmt(total)} | {units} |")
+    return "\n".join(lines) + "\n" if len(lines) > 2 else ""
+
+
+def collect(sweep, fields=None, by=None, scatter_fields=None, log=print, hist_field=None):
+    """Write collect.md, collect.csv, collect-units.md (each run's KL per unit) and, with matplotlib, collect.png,
+    collect-scatter.png (scatter_fields=(x, y)) and collect-hist.png (hist_field) into the sweep's out; -> the
+    markdown table."""
     by, fields, rows = gather(sweep, fields, by)
     markdown, text = tables(by, rows)
     os.makedirs(sweep.out, exist_ok=True)
@@ -166,6 +219,13 @@ def collect(sweep, fields=None, by=None, scatter_fields=None, log=print):
     if png is None:
         log("no plot: matplotlib is not installed (pip install 'jointvae[plots]'); skipped collect.png"
             if rows else "no evaluated runs yet: nothing to plot")
+    units = unit_table(sweep)
+    if units:
+        with open(os.path.join(sweep.out, "collect-units.md"), "w", encoding="utf-8") as f:
+            f.write(units)
+    if hist_field:
+        path = histogram(os.path.join(sweep.out, "collect-hist.png"), sweep, hist_field, by)
+        log(f"wrote {path}" if path else f"no histogram: no evaluated run has {hist_field}, or no matplotlib")
     if scatter_fields:
         x, y = scatter_fields
         path = scatter(os.path.join(sweep.out, "collect-scatter.png"), sweep, x, y, by)
