@@ -6,7 +6,8 @@
 #   bash bench/prepare_gpu_carry.sh                    # here: the MNIST cache into .gpu-data
 #   bash bench/mnist_spread_gpu.sh [K]                 # there, carry [".gpu-data"]: K points at once (default 3)
 #   bash bench/mnist_spread_gpu.sh --unpack DIR/spread.tar.gz     # here: the results into docs/mnist-spread/results
-#   python -m jointvae.sweep collect docs/mnist-spread/sweep.toml --by init --fields discrete_accuracy recon_loss
+#   python -m jointvae.sweep collect docs/mnist-spread/sweep.toml --by init --fields discrete_accuracy recon_loss \
+#       --hist discrete_accuracy       # the table and the histogram issue 20 asks for
 #
 # One run alone took 112 s on an H200 (2026-11-29). Processes on one GPU take turns (no MPS), so K at once may take
 # up to K times as long; not measured yet. K = 3 should then fit the default limit of 450 s. A run cut off by the
