@@ -194,7 +194,7 @@ def main(argv=None):
         if args.command == "run-one":
             return run_one(load_sweep(args.sweep_file), args.name, screen=args.screen)
         return {"run": cmd_run, "status": cmd_status, "collect": cmd_collect, "export": cmd_export}[args.command](args)
-    except (SweepError, EngineUnavailable, ValueError, RuntimeError, FileNotFoundError) as e:
+    except (SweepError, EngineUnavailable, ValueError, RuntimeError, OSError) as e:
         raise SystemExit(f"error: {e}") from None
 
 

@@ -337,3 +337,30 @@ def test_collect_writes_each_runs_kl_per_unit_and_a_histogram(env, capsys):
         assert (env / "runs" / "collect-hist.png").exists() and "collect-hist.png" in err
     else:
         assert "no histogram" in err
+
+
+def test_collect_and_export_refuse_what_they_cannot_tell_apart(env, capsys):
+    from jointvae.sweeps.collect import gather
+    from jointvae.sweeps.export import folder_name
+    path = write_sweep(env, grid=[{"model": ["jointvae"], "lr": [0.001, 0.002], "seed": [0, 1]}])
+    sweep = load_sweep(path)
+    values = {"lr=0.001,model=jointvae,seed=0": 1.0, "lr=0.001,model=jointvae,seed=1": float("nan"),
+              "lr=0.002,model=jointvae,seed=0": 3.0, "lr=0.002,model=jointvae,seed=1": 5.0}
+    fake_finished_runs(sweep, {n: {"recon_loss": v} for n, v in values.items()})
+    _, _, rows = gather(sweep, ["recon_loss"], ["lr"])
+    assert [(r["n"], r["median"]) for r in rows] == [(1, 1.0), (2, 4.0)]   # a diverged run is not in the median
+    assert np.isnan(rows[0]["seeds"][1])
+    with pytest.raises(ValueError, match="several runs of one seed in the setting model=jointvae"):
+        gather(sweep, ["recon_loss"], ["model"])
+    with pytest.raises(SystemExit, match="--by lrr: no point"):
+        front_door.main(["collect", str(path), "--by", "lrr"])
+    # An eval.json of an earlier, shorter run of the point is not its result.
+    runs.write_json(os.path.join(runs.run_dir(sweep, "lr=0.002,model=jointvae,seed=1"), "eval.json"),
+                    {"sweep_step": 20, "recon_loss": 0.5})
+    assert "lr=0.002,model=jointvae,seed=1" not in runs.load_results(sweep)
+    # Folder names are never a path, and never empty.
+    assert folder_name("../x", {"model": "a/b"}) == "x-a-b"
+    with pytest.raises(ValueError, match="pass --prefix"):
+        folder_name("", {})
+    with pytest.raises(ValueError, match="pass --prefix"):
+        folder_name("", {"v": ".."})

@@ -24,6 +24,10 @@ def settings(sweep, by=None):
     """-> (by keys, {setting key tuple: [points]}): the points grouped by the values of `by` (default: every grid
     key but the seed), in the sweep's order."""
     by = list(by) if by else [k for k in sweep.grid_keys() if k != "seed"]
+    for key in by:   # a typo would make every point one setting, silently
+        if not any(key in p["settings"] or key in ("seed", "steps") or key in p["spec"] for p in sweep.points):
+            raise ValueError(f"--by {key}: no point of {sweep.path} has that key (its grid keys: "
+                             f"{', '.join(sweep.grid_keys())})")
     groups = {}
     for point in sweep.points:
         groups.setdefault(tuple(setting_value(point, k) for k in by), []).append(point)
@@ -40,10 +44,15 @@ def gather(sweep, fields=None, by=None):
         points = [p for p in points if p["name"] in results]
         if not points:
             continue
+        seeds = [p["seed"] for p in points]
+        if len(set(seeds)) != len(seeds):   # a column per seed: one run each
+            raise ValueError(f"--by {' '.join(by) or '(none)'} puts several runs of one seed in the setting "
+                             f"{setting_label(dict(zip(by, key)))}: add the grid keys that tell them apart")
         for field in fields:
             values = {p["seed"]: field_value(results[p["name"]], field) for p in points}
             values = {s: v for s, v in sorted(values.items()) if v is not None}
-            numbers = np.array(list(values.values()), dtype=float)
+            # Median and IQR over the finite values (n counts those); a run that diverged shows as nan.
+            numbers = np.array([v for v in values.values() if np.isfinite(v)], dtype=float)
             q1, median, q3 = np.percentile(numbers, [25, 50, 75]) if len(numbers) else (np.nan,) * 3
             rows.append({"setting": dict(zip(by, key)), "field": field, "n": len(numbers), "median": median,
                          "iqr": q3 - q1, "seeds": values})
@@ -198,7 +207,7 @@ def unit_table(sweep):
         result = results.get(point["name"])
         if result is None or not isinstance(result.get("kl_per_unit_ranked"), list):
             continue
-        units = ", ".join(f"{u.get('unit')} {u.get('kl', float('nan')):.3g}" for u in result["kl_per_unit_ranked"]
+        units = ", ".join(f"{u.get('unit')} {_fmt(field_value(u, 'kl'))}" for u in result["kl_per_unit_ranked"]
                           if isinstance(u, dict))
         total = field_value(result, "kl_total")
         lines.append(f"| {point['name']} | {_fmt(total)} | {units} |")

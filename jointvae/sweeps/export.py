@@ -31,9 +31,13 @@ SHOWN_FIELDS = ("factorvae_metric", "betavae_metric", "mig", "discrete_accuracy"
 
 
 def folder_name(prefix, setting):
-    """'dsprites-factorvae': the prefix and the setting's values, each cut to letters, digits, '.' and '_'."""
-    parts = [re.sub(r"[^A-Za-z0-9._]+", "-", str(v)).strip("-") for v in setting.values()]
-    return "-".join(p for p in [prefix, *parts] if p)
+    """'dsprites-factorvae': the prefix and the setting's values, each cut to letters, digits, '.' and '_', without
+    a '.' or '-' at either end (so no part is a path or a hidden name); ValueError when nothing is left."""
+    parts = [re.sub(r"[^A-Za-z0-9._]+", "-", str(v)).strip("-.") for v in [prefix, *setting.values()]]
+    name = "-".join(p for p in parts if p)
+    if not name:
+        raise ValueError(f"the setting {setting_label(setting)} gives no folder name: pass --prefix NAME")
+    return name
 
 
 def best_runs(sweep, field, by=None):

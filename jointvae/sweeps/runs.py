@@ -223,12 +223,14 @@ def run_one(sweep, name, screen=None, log=print):
 
 
 def load_results(sweep, kind="eval"):
-    """{name: the point's eval.json (or screen.json)} for the points that have one."""
+    """{name: the point's eval.json (or screen.json)} for the points that have one. An eval.json of another step
+    than the point's (the sweep's steps were raised since, and the run is being trained on) is not its result."""
     found = {}
     for point in sweep.points:
         result = read_json(os.path.join(run_dir(sweep, point["name"]), f"{kind}.json"))
-        if result is not None:
-            found[point["name"]] = result
+        if result is None or (kind == "eval" and result.get("sweep_step", point["steps"]) != point["steps"]):
+            continue
+        found[point["name"]] = result
     return found
 
 
