@@ -8,8 +8,8 @@ its own folder OUT/NAME, and evaluates each into OUT/NAME/eval.json.
     python -m jointvae.sweep run sweep.toml --screen 200 --keep 2 --select discrete_accuracy
     python -m jointvae.sweep status sweep.toml              # one line per run
     python -m jointvae.sweep collect sweep.toml --fields discrete_accuracy recon_loss --by lr
-    python -m jointvae.sweep collect sweep.toml --scatter recon_loss factorvae_metric   # one dot per run
-    python -m jointvae.sweep export sweep.toml --best factorvae_metric --to pretrained --prefix dsprites --by model
+    python -m jointvae.sweep collect sweep.toml --scatter recon_loss factorvae   # one dot per run
+    python -m jointvae.sweep export sweep.toml --best factorvae --to pretrained --prefix dsprites --by model
 
 `run` is idempotent: run it again and only the missing work runs. With --screen STEPS every point trains to
 STEPS and is scored on the training split (never the test split); only the best --keep K by --select FIELD
@@ -148,7 +148,7 @@ def cmd_run(args):
 
 
 def metric_text(evaluation):
-    for field in ("discrete_accuracy", "factorvae_metric", "mig", "recon_loss"):
+    for field in ("discrete_accuracy", "factorvae", "mig", "recon_loss"):
         if isinstance(evaluation.get(field), (int, float)):
             return f"{field} {evaluation[field]:.4g}"
     return ""

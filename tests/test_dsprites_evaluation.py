@@ -97,3 +97,18 @@ def test_train_cli_trains_a_dsprites_model_and_resumes_it(tmp_path, capsys):
     assert "resuming" in capsys.readouterr().out
     with pytest.raises(SystemExit, match="no preset for --model factorvae on mnist"):
         train.main(["mnist", "--model", "factorvae", "--out", str(tmp_path / "x")])
+
+
+def test_the_sweep_reports_ask_for_the_fields_evaluate_writes(tmp_path, capsys):
+    """collect's default fields and export's columns are names in evaluate's JSON for a dSprites model with a
+    discrete latent (a sweep that asked for another name would find no run to report)."""
+    from jointvae import JointVAE, save_model
+    from jointvae.sweeps.collect import DEFAULT_FIELDS
+    from jointvae.sweeps.export import SHOWN_FIELDS
+    model = JointVAE((1, 64, 64), {"cont": 2, "disc": [3]}, rng=np.random.default_rng(0))
+    save_model(tmp_path, model, {"dataset": "dsprites", "latent_spec": {"cont": 2, "disc": [3]},
+                                 "cont_capacity": [0.0, 5.0, 100, 30.0], "disc_capacity": [0.0, 1.1, 100, 30.0]})
+    assert evaluate.main([str(tmp_path), "--votes", "4", "2", "--samples", "64"]) == 0
+    result = json.loads(capsys.readouterr().out)
+    assert set(DEFAULT_FIELDS) <= set(result) and set(SHOWN_FIELDS) <= set(result), sorted(result)
+    assert {"kl_cont", "kl_disc", "kl_total", "kl_per_unit_ranked"} <= set(result)

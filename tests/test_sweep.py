@@ -257,14 +257,14 @@ def test_export_writes_the_best_run_of_each_setting(env, capsys):
     sweep = load_sweep(path)
     metric = {"model=jointvae,seed=0": float("nan"), "model=jointvae,seed=1": 0.9, "model=jointvae,seed=2": 0.9,
               "model=betavae,seed=0": 0.7, "model=betavae,seed=1": 0.6, "model=betavae,seed=2": 0.8}
-    fake_finished_runs(sweep, {n: {"factorvae_metric": v, "recon_loss": 100 - 10 * v} for n, v in metric.items()})
+    fake_finished_runs(sweep, {n: {"factorvae": v, "recon_loss": 100 - 10 * v} for n, v in metric.items()})
     dest = env / "pretrained"
-    assert front_door.main(["export", str(path), "--best", "factorvae_metric", "--to", str(dest),
+    assert front_door.main(["export", str(path), "--best", "factorvae", "--to", str(dest),
                             "--prefix", "toy"]) == 0
     err = capsys.readouterr().err
     assert sorted(os.listdir(dest)) == ["toy-betavae", "toy-jointvae"]   # no half-built folder left behind
-    assert "model=jointvae: seed 1 (factorvae_metric 0.9)" in err        # a tie goes to the lowest seed; NaN never wins
-    assert "model=betavae: seed 2 (factorvae_metric 0.8)" in err
+    assert "model=jointvae: seed 1 (factorvae 0.9)" in err        # a tie goes to the lowest seed; NaN never wins
+    assert "model=betavae: seed 2 (factorvae 0.8)" in err
     best = dest / "toy-betavae"
     assert {"specs.json", "weights.npz", "eval.json", "README.md", "reconstructions.png",
             "traversal_cont.png"} <= set(os.listdir(best))
@@ -293,12 +293,12 @@ def test_collect_scatter_has_a_dot_per_run(env, capsys):
     from jointvae.sweeps.collect import scatter_points
     path = write_sweep(env, grid=[{"model": ["jointvae", "betavae"], "seed": [0, 1]}])
     sweep = load_sweep(path)
-    fake_finished_runs(sweep, {p["name"]: {"recon_loss": 50.0 + i, "factorvae_metric": 0.1 * i}
+    fake_finished_runs(sweep, {p["name"]: {"recon_loss": 50.0 + i, "factorvae": 0.1 * i}
                                for i, p in enumerate(sweep.points)})
     os.remove(os.path.join(runs.run_dir(sweep, "model=betavae,seed=1"), "eval.json"))   # not evaluated yet
-    assert scatter_points(sweep, "recon_loss", "factorvae_metric") == {
+    assert scatter_points(sweep, "recon_loss", "factorvae") == {
         "model=jointvae": [(50.0, 0.0, 0), (51.0, 0.1, 1)], "model=betavae": [(52.0, 0.2, 0)]}
-    assert front_door.main(["collect", str(path), "--scatter", "recon_loss", "factorvae_metric"]) == 0
+    assert front_door.main(["collect", str(path), "--scatter", "recon_loss", "factorvae"]) == 0
     err = capsys.readouterr().err
     if importlib.util.find_spec("matplotlib") is not None:
         assert (env / "runs" / "collect-scatter.png").exists() and "collect-scatter.png" in err

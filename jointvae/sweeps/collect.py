@@ -11,7 +11,7 @@ import numpy as np
 
 from .runs import field_value, load_results
 
-DEFAULT_FIELDS = ("discrete_accuracy", "recon_loss", "factorvae_metric", "betavae_metric", "mig")
+DEFAULT_FIELDS = ("discrete_accuracy", "recon_loss", "factorvae", "betavae", "mig")
 
 
 def default_fields(results):

@@ -1,6 +1,6 @@
 """The best run of each setting of a sweep, as a model folder that anyone can load and re-score.
 
-    python -m jointvae.sweep export SWEEP_FILE --best factorvae_metric --to pretrained --prefix dsprites --by model
+    python -m jointvae.sweep export SWEEP_FILE --best factorvae --to pretrained --prefix dsprites --by model
 
 writes, per setting, DEST/PREFIX-<setting values>/ (dsprites-factorvae, ...):
 
@@ -27,7 +27,7 @@ from .runs import field_value, load_results, run_dir
 from .screen import direction
 
 COPIED = ("eval.json", "log.jsonl")
-SHOWN_FIELDS = ("factorvae_metric", "betavae_metric", "mig", "discrete_accuracy", "recon_loss")
+SHOWN_FIELDS = ("factorvae", "betavae", "mig", "discrete_accuracy", "recon_loss")
 
 
 def folder_name(prefix, setting):
