@@ -51,6 +51,8 @@ def gather(sweep, fields=None, by=None):
         for field in fields:
             values = {p["seed"]: field_value(results[p["name"]], field) for p in points}
             values = {s: v for s, v in sorted(values.items()) if v is not None}
+            if not values:   # a field this setting's runs do not have (a β-VAE's discrete accuracy)
+                continue
             # Median and IQR over the finite values (n counts those); a run that diverged shows as nan.
             numbers = np.array([v for v in values.values() if np.isfinite(v)], dtype=float)
             q1, median, q3 = np.percentile(numbers, [25, 50, 75]) if len(numbers) else (np.nan,) * 3
