@@ -59,6 +59,7 @@ def build_parser():
     one.add_argument("sweep_file")
     one.add_argument("name")
     one.add_argument("--screen", type=positive, metavar="STEPS", help="train to STEPS, score on the training split")
+    one.add_argument("--device", choices=("cpu", "gpu"), help="train on this device, whatever the sweep file says")
     status = sub.add_parser("status", help="one line per run: state, step, last loss, metric")
     status.add_argument("sweep_file")
     col = sub.add_parser("collect", help="a table per setting: median, IQR and each seed; Markdown, CSV, PNG")
@@ -192,7 +193,7 @@ def main(argv=None):
     args = build_parser().parse_args(sys.argv[1:] if argv is None else argv)
     try:
         if args.command == "run-one":
-            return run_one(load_sweep(args.sweep_file), args.name, screen=args.screen)
+            return run_one(load_sweep(args.sweep_file), args.name, screen=args.screen, device=args.device)
         return {"run": cmd_run, "status": cmd_status, "collect": cmd_collect, "export": cmd_export}[args.command](args)
     except (SweepError, EngineUnavailable, ValueError, RuntimeError, OSError) as e:
         raise SystemExit(f"error: {e}") from None

@@ -80,6 +80,8 @@ def state(sweep, point):
     folder = run_dir(sweep, point["name"])
     step = checkpoint_step(folder)
     evaluation = read_json(os.path.join(folder, "eval.json"))
+    if step is None and brought_back(folder, point, evaluation):
+        step = point["steps"]
     if step is None:
         name = "pending"
     elif step < point["steps"]:
@@ -91,6 +93,13 @@ def state(sweep, point):
     return {"state": name, "step": step or 0, "steps": point["steps"], "loss": last_loss(folder)[1],
             "eval": evaluation if name == "evaluated" else None,
             "screen": read_json(os.path.join(folder, "screen.json"))}
+
+
+def brought_back(folder, point, evaluation):
+    """A finished run without its checkpoint: trained elsewhere (bench/sweep_on_gpu.sh brings back a run's
+    eval.json, specs.json, weights.npz and log.jsonl, not its optimiser state) and evaluated at the point's steps."""
+    return (evaluation is not None and evaluation.get("sweep_step") == point["steps"]
+            and all(os.path.exists(os.path.join(folder, f)) for f in ("specs.json", "weights.npz")))
 
 
 def split_description(spec, split):
@@ -185,13 +194,18 @@ def _raise_stopped(signum, frame):
     raise _Stopped(signum)
 
 
-def run_one(sweep, name, screen=None, log=print):
+def run_one(sweep, name, screen=None, log=print, device=None):
     """Train (or resume) the point `name` and evaluate it into eval.json; with screen=STEPS train to at most
     STEPS and evaluate on the training split into screen.json. Idempotent: finished work is not done again.
+    device ('cpu' or 'gpu') overrides the point's, for a run trained on a machine lent for it.
     -> exit status: 0, or 128 + the signal that stopped it (its checkpoint written)."""
     from ..training.stopping import TrainingStopped
-    point = sweep.point(name)
+    point = dict(sweep.point(name), **({"device": device} if device else {}))
     folder = run_dir(sweep, name)
+    if screen is None and checkpoint_step(folder) is None and brought_back(folder, point, read_json(
+            os.path.join(folder, "eval.json"))):
+        log(f"{name}: already trained and evaluated elsewhere ({folder})")
+        return 0
     target = point["steps"] if screen is None else min(screen, point["steps"])
     result_file = os.path.join(folder, "eval.json" if screen is None else "screen.json")
     if screen is not None and read_json(result_file) is not None:
