@@ -20,17 +20,11 @@ import pytest
 
 import kernels
 import refnet
-from jointvae.models.specs import DEFAULT_SPECS, validate_spec
+from jointvae.models.specs import validate_spec
 from jointvae.training import captured_step
 from jointvae.training.trainer import Trainer
 
-IMAGES = np.random.default_rng(0).integers(0, 256, (40, 1, 32, 32)).astype(np.uint8)   # batches 16, 16, 8
-SPECS = {
-    "jointvae": dict(DEFAULT_SPECS[("mnist", "jointvae")], batch_size=16, record_loss_every=1),
-    "joint-factorvae": dict(DEFAULT_SPECS[("dsprites", "joint-factorvae")], image_shape=[1, 32, 32], dataset=None,
-                            batch_size=16, d_hidden=32, d_layers=2, record_loss_every=1,
-                            cont_capacity=[0.0, 5.0, 100, 150.0], disc_capacity=[0.0, 1.1, 100, 150.0]),
-}
+from test_static_step import IMAGES, SPECS   # the same runs as the NumPy check of the fixed buffers
 
 
 def stand_in_cupy():

@@ -10,8 +10,8 @@ import time
 
 import numpy as np
 import pytest
-from PIL import Image
 
+from conftest import write_square_images
 from jointvae import load_model, sweep as front_door
 from jointvae.sweeps import runs
 from jointvae.sweeps.sweep_file import SweepError, load_sweep, point_name
@@ -24,13 +24,7 @@ def env(tmp_path, monkeypatch):
     """A folder of 48 grey 32x32 PNGs (a bright square each) in tmp_path/img; the data cache in tmp_path."""
     monkeypatch.setenv("JOINTVAE_DATA", str(tmp_path / "data"))
     monkeypatch.setenv("PYTHONPATH", ROOT + os.pathsep + os.environ.get("PYTHONPATH", ""))
-    (tmp_path / "img").mkdir()
-    rng = np.random.default_rng(0)
-    for i in range(48):
-        a = np.zeros((32, 32), np.uint8)
-        x, y = rng.integers(2, 22, 2)
-        a[y:y + 10, x:x + 10] = 255
-        Image.fromarray(a).save(tmp_path / "img" / f"{i:02d}.png")
+    write_square_images(tmp_path / "img", 48)
     return tmp_path
 
 

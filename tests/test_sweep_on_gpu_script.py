@@ -10,10 +10,9 @@ import subprocess
 import sys
 import tarfile
 
-import numpy as np
 import pytest
-from PIL import Image
 
+from conftest import write_square_images
 from jointvae.sweeps import runs
 from jointvae.sweeps.sweep_file import load_sweep
 
@@ -25,13 +24,7 @@ pytestmark = pytest.mark.skipif(shutil.which("bash") is None or shutil.which("ta
 
 @pytest.fixture
 def folder(tmp_path):
-    (tmp_path / "img").mkdir()
-    rng = np.random.default_rng(0)
-    for i in range(24):
-        a = np.zeros((32, 32), np.uint8)
-        x, y = rng.integers(2, 22, 2)
-        a[y:y + 10, x:x + 10] = 255
-        Image.fromarray(a).save(tmp_path / "img" / f"{i:02d}.png")
+    write_square_images(tmp_path / "img", 24)
     return tmp_path
 
 
