@@ -2,9 +2,11 @@
 
     python -m bench.gemm_speed
 
-For each product: cuBLAS's time, ours with the default split of K (kernels/gemm.py's k_splits), and ours with
-K split into 1, 4, 16 and 64 chunks (the grid's third axis), medians of CUDA-event times. The split that wins
-says how busy a long-K product should keep the GPU (gemm.py's BUSY_BLOCKS and MIN_K_CHUNK).
+For each product: cuBLAS's time, and for each kernel of kernels/gemm.py's VARIANTS (the step's 16 x 16 tiled one
+and the register-tiled candidates) its time with the default split of K (k_splits) and its best time over K split
+into 1, 4, 16 or 64 chunks (the grid's third axis), medians of CUDA-event times; then each variant's relative error
+against cuBLAS. The winner per shape says which kernel, and how busy a long-K product should keep the GPU
+(gemm.py's BUSY_BLOCKS, MIN_K_CHUNK), the step should use.
 
 The shapes, (M, K, N) at batch 64 on 64 x 64 images:
     the discriminator's hidden layer: forward and dX (64, 1000, 1000), dW (1000, 64, 1000);
@@ -39,19 +41,24 @@ def median_ms(fn, repeats=30):
 
 def main():
     rng = np.random.default_rng(0)
-    header = f"{'M x K x N':>18} {'cuBLAS':>8} {'ours':>8}" + "".join(f" {f'split {s}':>9}" for s in SPLITS)
-    print("milliseconds, median of 30 (ours: the default split, then K in 1, 4, 16, 64 chunks)")
-    print(header + f" {'default':>8} {'rel err':>8}")
+    print("milliseconds, medians of 30; per variant: the default split of K, then the best split (in brackets)")
+    print(f"{'M x K x N':>18} {'cuBLAS':>8}" + "".join(f" {v + ' (split)':>22}" for v in gemm.VARIANTS)
+          + "   rel err vs cuBLAS")
     for m, k, n in SHAPES:
         a = cp.asarray(rng.standard_normal((m, k), dtype=np.float32))
         b = cp.asarray(rng.standard_normal((k, n), dtype=np.float32))
         want = cp.matmul(a, b)
-        err = float(cp.linalg.norm(gemm.matmul(a, b) - want) / cp.linalg.norm(want))
-        theirs = median_ms(lambda: cp.matmul(a, b))
-        ours = median_ms(lambda: gemm.matmul(a, b))
-        split_ms = [median_ms(lambda s=s: gemm.matmul(a, b, splits=s)) if s <= k else float("nan") for s in SPLITS]
-        print(f"{f'{m} x {k} x {n}':>18} {theirs:8.4f} {ours:8.4f}" + "".join(f" {t:9.4f}" for t in split_ms)
-              + f" {gemm.k_splits(m, n, k):>8} {err:8.1e}")
+        line = f"{f'{m} x {k} x {n}':>18} {median_ms(lambda: cp.matmul(a, b)):8.4f}"
+        errors = []
+        for variant in gemm.VARIANTS:
+            default = median_ms(lambda: gemm.matmul(a, b, variant=variant))
+            splits = [s for s in SPLITS if s <= k]
+            times = [median_ms(lambda s=s: gemm.matmul(a, b, splits=s, variant=variant)) for s in splits]
+            best = int(np.argmin(times))
+            line += f" {default:9.4f} {times[best]:8.4f} ({splits[best]:2d})"
+            got = gemm.matmul(a, b, variant=variant)
+            errors.append(float(cp.linalg.norm(got - want) / cp.linalg.norm(want)))
+        print(line + "   " + " ".join(f"{e:.1e}" for e in errors))
 
 
 if __name__ == "__main__":

@@ -51,6 +51,69 @@ __device__ void gemm(const T* a, const T* b, T* c, long long m, long long n, lon
     if (row < m && col < n) c[blockIdx.z * c_split + row * c_row + col * c_col] = sum;
 }
 
+// Candidates, not yet the default (kernels/gemm.py: VARIANTS; bench/gemm_speed.py times them on a GPU):
+// gemm_register_tiled<T, MICRO> has the same arguments, grid axes and summation order as gemm, but each thread of
+// a 16 x 16 block computes MICRO x MICRO elements of C, so a block covers a (16 MICRO) x (16 MICRO) tile:
+//   - thread (tx, ty) owns C[row0 + ty + 16 i, col0 + tx + 16 j], i, j < MICRO: interleaved, so that a warp's
+//     shared-memory reads and its writes of C fall on neighbouring addresses;
+//   - per k of a 16-deep tile, it reads MICRO numbers of A's column and MICRO of B's row into registers and adds
+//     their MICRO^2 products: MICRO^2 multiply-adds per 2 MICRO shared reads (gemm: 1 per 2);
+//   - the tiles are loaded with neighbouring threads on neighbouring addresses: along K where the operand's K
+//     stride is 1, else along M or N. A padding column keeps stores down a column off one bank.
+// Each sum still runs k = 0, 1, ..., K - 1 within its chunk, so for the same split of K it equals gemm bit for bit.
+// Fewer, larger tiles use fewer blocks: a small product may leave multiprocessors idle (gemm.py's k_splits
+// counts this variant's tiles).
+#define GEMM_THREADS 16
+#define GEMM_DEPTH 16
+
+template <typename T, int MICRO>
+__device__ void gemm_register_tiled(const T* a, const T* b, T* c, long long m, long long n, long long k,
+                                    long long a_row, long long a_col, long long b_row, long long b_col,
+                                    long long c_row, long long c_col, long long k_chunk, long long c_split) {
+    constexpr int BLOCK = GEMM_THREADS * MICRO;          // C tile per block along each axis
+    constexpr int LOADS = GEMM_DEPTH * BLOCK;           // elements of each tile to load per K step
+    __shared__ T a_tile[GEMM_DEPTH][BLOCK + 1];         // a_tile[j][r] = A[row0 + r, k0 + j]
+    __shared__ T b_tile[GEMM_DEPTH][BLOCK + 1];         // b_tile[j][q] = B[k0 + j, col0 + q]
+    const int tx = threadIdx.x, ty = threadIdx.y;
+    const int thread = ty * GEMM_THREADS + tx;
+    const long long row0 = blockIdx.y * (long long)BLOCK, col0 = blockIdx.x * (long long)BLOCK;
+    const long long k_begin = blockIdx.z * k_chunk;
+    const long long k_end = k_begin + k_chunk < k ? k_begin + k_chunk : k;
+    T sum[MICRO][MICRO];
+    for (int i = 0; i < MICRO; ++i)
+        for (int q = 0; q < MICRO; ++q) sum[i][q] = T(0);
+    for (long long k0 = k_begin; k0 < k_end; k0 += GEMM_DEPTH) {
+        for (int e = thread; e < LOADS; e += GEMM_THREADS * GEMM_THREADS) {
+            const int r = a_col == 1 ? e / GEMM_DEPTH : e % BLOCK;
+            const int j = a_col == 1 ? e % GEMM_DEPTH : e / BLOCK;
+            const long long arow = row0 + r, kk = k0 + j;
+            a_tile[j][r] = (arow < m && kk < k_end) ? a[arow * a_row + kk * a_col] : T(0);
+        }
+        for (int e = thread; e < LOADS; e += GEMM_THREADS * GEMM_THREADS) {
+            const int q = b_row == 1 ? e / GEMM_DEPTH : e % BLOCK;
+            const int j = b_row == 1 ? e % GEMM_DEPTH : e / BLOCK;
+            const long long bcol = col0 + q, kk = k0 + j;
+            b_tile[j][q] = (kk < k_end && bcol < n) ? b[kk * b_row + bcol * b_col] : T(0);
+        }
+        __syncthreads();
+        for (int j = 0; j < GEMM_DEPTH; ++j) {
+            T a_frag[MICRO], b_frag[MICRO];
+            for (int i = 0; i < MICRO; ++i) a_frag[i] = a_tile[j][ty + GEMM_THREADS * i];
+            for (int q = 0; q < MICRO; ++q) b_frag[q] = b_tile[j][tx + GEMM_THREADS * q];
+            for (int i = 0; i < MICRO; ++i)
+                for (int q = 0; q < MICRO; ++q) sum[i][q] += a_frag[i] * b_frag[q];
+        }
+        __syncthreads();
+    }
+    for (int i = 0; i < MICRO; ++i) {
+        const long long row = row0 + ty + GEMM_THREADS * i;
+        for (int q = 0; q < MICRO; ++q) {
+            const long long col = col0 + tx + GEMM_THREADS * q;
+            if (row < m && col < n) c[blockIdx.z * c_split + row * c_row + col * c_col] = sum[i][q];
+        }
+    }
+}
+
 // out[i] = partials[0][i] + partials[1][i] + ... : the split-K partial matrices added in order.
 template <typename T>
 __device__ void sum_splits(const T* partials, T* out, long long splits, long long n) {
@@ -78,4 +141,29 @@ extern "C" __global__ void sum_splits_f32(const float* partials, float* out, lon
 }
 extern "C" __global__ void sum_splits_f64(const double* partials, double* out, long long splits, long long n) {
     sum_splits<double>(partials, out, splits, n);
+}
+// The candidates: 32 x 32 (MICRO 2) and 64 x 64 (MICRO 4) tiles of C per block, same arguments as gemm_*.
+extern "C" __global__ void gemm_rt2_f32(const float* a, const float* b, float* c, long long m, long long n,
+                                        long long k, long long a_row, long long a_col, long long b_row,
+                                        long long b_col, long long c_row, long long c_col, long long k_chunk,
+                                        long long c_split) {
+    gemm_register_tiled<float, 2>(a, b, c, m, n, k, a_row, a_col, b_row, b_col, c_row, c_col, k_chunk, c_split);
+}
+extern "C" __global__ void gemm_rt2_f64(const double* a, const double* b, double* c, long long m, long long n,
+                                        long long k, long long a_row, long long a_col, long long b_row,
+                                        long long b_col, long long c_row, long long c_col, long long k_chunk,
+                                        long long c_split) {
+    gemm_register_tiled<double, 2>(a, b, c, m, n, k, a_row, a_col, b_row, b_col, c_row, c_col, k_chunk, c_split);
+}
+extern "C" __global__ void gemm_rt4_f32(const float* a, const float* b, float* c, long long m, long long n,
+                                        long long k, long long a_row, long long a_col, long long b_row,
+                                        long long b_col, long long c_row, long long c_col, long long k_chunk,
+                                        long long c_split) {
+    gemm_register_tiled<float, 4>(a, b, c, m, n, k, a_row, a_col, b_row, b_col, c_row, c_col, k_chunk, c_split);
+}
+extern "C" __global__ void gemm_rt4_f64(const double* a, const double* b, double* c, long long m, long long n,
+                                        long long k, long long a_row, long long a_col, long long b_row,
+                                        long long b_col, long long c_row, long long c_col, long long k_chunk,
+                                        long long c_split) {
+    gemm_register_tiled<double, 4>(a, b, c, m, n, k, a_row, a_col, b_row, b_col, c_row, c_col, k_chunk, c_split);
 }

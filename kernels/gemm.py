@@ -13,14 +13,18 @@ from refnet import get_array_module
 from .dispatch import choose_backend
 
 SOURCE = "gemm.cu"
-TILE = 16   # GEMM_TILE in gemm.cu: a block is TILE x TILE threads computing a TILE x TILE tile of C
+THREADS = 16   # a block is THREADS x THREADS threads in every variant
+TILE = 16      # GEMM_TILE in gemm.cu: the default kernel's block computes a TILE x TILE tile of C
+# Kernel name -> the side of the C tile one block computes. "gemm" is the one a training step uses; the register-
+# tiled candidates (gemm.cu: gemm_register_tiled) wait for a GPU's measurements (bench/gemm_speed.py).
+VARIANTS = {"gemm": TILE, "gemm_rt2": 2 * THREADS, "gemm_rt4": 4 * THREADS}
 BUSY_BLOCKS = 256      # split K until about this many blocks work at once...
-MIN_K_CHUNK = 16 * TILE   # ...while each block still walks at least 16 tiles of K
+MIN_K_CHUNK = 256      # ...while each block still walks at least 256 of K (16 of its 16-deep tiles)
 
 
-def k_splits(m, n, k):
+def k_splits(m, n, k, tile=TILE):
     """How many chunks of K to sum separately: 1 unless C has few tiles and K is long (gemm.cu, split K)."""
-    tiles = -(-m // TILE) * -(-n // TILE)
+    tiles = -(-m // tile) * -(-n // tile)
     return max(1, min(BUSY_BLOCKS // tiles, k // MIN_K_CHUNK))
 
 
@@ -29,11 +33,12 @@ def element_strides(array):
     return tuple(s // array.itemsize for s in array.strides)
 
 
-def matmul(a, b, out=None, backend="auto", splits=None):
+def matmul(a, b, out=None, backend="auto", splits=None, variant="gemm"):
     """a (M, K) @ b (K, N) -> (M, N), into `out` (C-contiguous, of a's dtype) when given.
 
     splits: the number of K chunks summed separately (default k_splits(M, N, K)); any value gives the
-    same product up to rounding."""
+    same product up to rounding. variant: a kernel of VARIANTS (the same product, bit for bit, for the same
+    splits)."""
     if a.ndim != 2 or b.ndim != 2 or a.shape[1] != b.shape[0]:
         raise ValueError(f"matmul: shapes {tuple(a.shape)} and {tuple(b.shape)} do not chain as (M, K) (K, N)")
     if a.dtype != b.dtype or np.dtype(a.dtype) not in (np.float32, np.float64):
@@ -46,16 +51,19 @@ def matmul(a, b, out=None, backend="auto", splits=None):
                          f"got {tuple(out.shape)} {out.dtype}")
     if device is None:
         return xp.matmul(a, b, out=out)
-    splits = k_splits(m, n, k) if splits is None else max(1, min(int(splits), max(k, 1)))
+    if variant not in VARIANTS:
+        raise ValueError(f"matmul: variant must be one of {sorted(VARIANTS)}, got {variant!r}")
+    tile = VARIANTS[variant]
+    splits = k_splits(m, n, k, tile) if splits is None else max(1, min(int(splits), max(k, 1)))
     k_chunk = -(-max(k, 1) // splits)
-    grid = (-(-n // TILE), -(-m // TILE), splits)
+    grid = (-(-n // tile), -(-m // tile), splits)
     operands = (a, b, m, n, k, *element_strides(a), *element_strides(b))
     if splits == 1:
-        device.launch_blocks(SOURCE, "gemm", a.dtype, grid, (TILE, TILE),
+        device.launch_blocks(SOURCE, variant, a.dtype, grid, (THREADS, THREADS),
                              (*operands[:2], out, *operands[2:], *element_strides(out), k_chunk, 0))
         return out
     partials = xp.empty((splits, m, n), dtype=a.dtype)   # partial matrix z: its chunk of K
-    device.launch_blocks(SOURCE, "gemm", a.dtype, grid, (TILE, TILE),
+    device.launch_blocks(SOURCE, variant, a.dtype, grid, (THREADS, THREADS),
                          (*operands[:2], partials, *operands[2:], n, 1, k_chunk, m * n))
     device.launch(SOURCE, "sum_splits", a.dtype, m * n, (partials, out, splits, m * n))
     return out

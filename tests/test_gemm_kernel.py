@@ -48,6 +48,24 @@ def test_gemm_matches_matmul(dtype, hyp_settings):
     check()
 
 
+@pytest.mark.parametrize("variant", ["gemm_rt2", "gemm_rt4"])
+def test_register_tiled_candidates_equal_the_kernel_bit_for_bit(variant, hyp_settings):
+    """gemm.cu's candidates (a 32 x 32 or 64 x 64 tile of C per block, loads along the contiguous axis) sum in the
+    same order as gemm: for the same split of K, the same bits, over shapes spanning several blocks and tiles."""
+    @hyp_settings
+    @given(m=sizes, k=sizes, n=sizes, layout_a=layouts, layout_b=layouts, splits=st.integers(1, 5),
+           dtype=st.sampled_from([np.float32, np.float64]), seed=st.integers(0, 2**32 - 1))
+    def check(m, k, n, layout_a, layout_b, splits, dtype, seed):
+        rng = np.random.default_rng(seed)
+        a, b = operand(rng, (m, k), layout_a, dtype), operand(rng, (k, n), layout_b, dtype)
+        want = gemm.matmul(a, b, backend=cpu.CPU, splits=splits)
+        np.testing.assert_array_equal(gemm.matmul(a, b, backend=cpu.CPU, splits=splits, variant=variant), want)
+
+    check()
+    with pytest.raises(ValueError, match="variant must be one of"):
+        gemm.matmul(np.ones((2, 2)), np.ones((2, 2)), backend=cpu.CPU, variant="gemm_rt3")
+
+
 def test_long_k_with_few_tiles_is_split_and_exact_on_integers():
     """A convolution's weight gradient: C (32, 16), K = 4096. It is split (k_splits), and the chunks add up to
     a @ b exactly on small integers, so no chunk is lost or counted twice."""
