@@ -20,6 +20,7 @@ import os
 import sys
 
 from . import data
+from .evaluation.progress import duration
 from .sweeps import screen as screening
 from .sweeps.collect import collect
 from .sweeps.engines import ENGINES, EngineUnavailable, Task, make_engine
@@ -169,6 +170,8 @@ def cmd_status(args):
         loss = f"loss {s['loss']:.2f}" if isinstance(s["loss"], (int, float)) else "loss -"
         metric = metric_text(s["eval"]) if s["eval"] else (
             f"screen: {metric_text(s['screen'])}" if s["screen"] else "")
+        if name == "partial" and s["rate"]:   # at the rate of its last logged stretch (it may be stopped now)
+            metric = f"{s['rate']:.2f} steps/s, {duration((s['steps'] - s['step']) / s['rate'])} to go {metric}"
         print(f"{point['name']:<{width}}  {name:<12} step {s['step']:>6}/{s['steps']:<6}  {loss:<12} {metric}".rstrip())
     print(", ".join(f"{n} {k}" for k, n in sorted(counts.items())))
     return 0

@@ -358,3 +358,21 @@ def test_collect_and_export_refuse_what_they_cannot_tell_apart(env, capsys):
         folder_name("", {})
     with pytest.raises(ValueError, match="pass --prefix"):
         folder_name("", {"v": ".."})
+
+
+def test_status_gives_a_partial_run_its_rate_and_time_to_go(env, capsys):
+    path = write_sweep(env, grid=[{"model": ["jointvae"], "seed": [0, 1]}])
+    sweep = load_sweep(path)
+    for name, walls in (("model=jointvae,seed=0", (5.0, 7.0)), ("model=jointvae,seed=1", (9.0, 1.0))):
+        folder = runs.run_dir(sweep, name)
+        os.makedirs(folder)
+        np.savez(os.path.join(folder, "checkpoint.npz"), step=np.array(10))
+        with open(os.path.join(folder, "log.jsonl"), "w") as f:
+            f.write(json.dumps({"step": 10, "wall_s": walls[0], "loss": 3.0}) + "\n{half a line\n")
+            f.write(json.dumps({"step": 20, "wall_s": walls[1], "loss": 2.5}) + "\n")
+    first, second = (runs.state(sweep, p) for p in sweep.points)
+    assert first["rate"] == 5.0 and first["loss"] == 2.5 and first["state"] == "partial"
+    assert second["rate"] is None          # the clock went back: a resume between the two records
+    assert front_door.main(["status", str(path)]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[0].split()[-5:] == ["5.00", "steps/s,", "6s", "to", "go"] and "steps/s" not in lines[1]

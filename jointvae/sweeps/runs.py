@@ -58,25 +58,41 @@ def write_json(path, value):
     os.replace(tmp, path)
 
 
-def last_loss(folder):
-    """(step, loss) of log.jsonl's last whole line, or (None, None)."""
+def last_records(folder, count=2):
+    """The last `count` whole records of folder/log.jsonl, oldest first ([] without a log)."""
     try:
         with open(os.path.join(folder, "log.jsonl"), "rb") as f:
             f.seek(max(0, os.fstat(f.fileno()).st_size - 65536))
             lines = f.read().decode("utf-8", "replace").splitlines()
     except OSError:
-        return None, None
+        return []
+    records = []
     for line in reversed(lines):
         try:
             record = json.loads(line)
-            return record["step"], record["loss"]
-        except (ValueError, KeyError, TypeError):
+            if isinstance(record, dict) and isinstance(record.get("step"), int):
+                records.append(record)
+        except ValueError:
             continue
-    return None, None
+        if len(records) == count:
+            break
+    return records[::-1]
+
+
+def training_rate(records):
+    """Steps per second between the last two records, if one training process wrote both (its wall_s grew; a
+    resumed run starts its clock again), else None."""
+    if len(records) < 2:
+        return None
+    (s0, w0), (s1, w1) = ((r["step"], r.get("wall_s")) for r in records[-2:])
+    if not all(isinstance(w, (int, float)) for w in (w0, w1)) or w1 <= w0 or s1 <= s0:
+        return None
+    return (s1 - s0) / (w1 - w0)
 
 
 def state(sweep, point):
-    """{'state', 'step', 'steps', 'loss', 'eval' (eval.json or None), 'screen' (screen.json or None)}."""
+    """{'state', 'step', 'steps', 'loss', 'rate' (steps/s of its last logged stretch, or None), 'eval'
+    (eval.json or None), 'screen' (screen.json or None)}."""
     folder = run_dir(sweep, point["name"])
     step = checkpoint_step(folder)
     evaluation = read_json(os.path.join(folder, "eval.json"))
@@ -90,7 +106,9 @@ def state(sweep, point):
         name = "evaluated"
     else:
         name = "trained"
-    return {"state": name, "step": step or 0, "steps": point["steps"], "loss": last_loss(folder)[1],
+    records = last_records(folder)
+    return {"state": name, "step": step or 0, "steps": point["steps"],
+            "loss": records[-1].get("loss") if records else None, "rate": training_rate(records),
             "eval": evaluation if name == "evaluated" else None,
             "screen": read_json(os.path.join(folder, "screen.json"))}
 
