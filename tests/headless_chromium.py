@@ -89,7 +89,9 @@ class HeadlessChromium:
             shutil.rmtree(self.profile, ignore_errors=True)
 
     def _stderr_tail(self):
-        if self.process.poll() is None:
+        try:
+            self.process.wait(2)   # its pipe closed: it is exiting, and its last words are in the file
+        except subprocess.TimeoutExpired:
             return ""
         self.stderr.seek(0)
         return self.stderr.read().decode(errors="replace")[-800:]
@@ -135,7 +137,8 @@ class HeadlessChromium:
         page.call("Emulation.setDeviceMetricsOverride",
                   {"width": width, "height": height, "deviceScaleFactor": 1, "mobile": False})
         page.call("Page.navigate", {"url": url})
-        page.wait_for(f"location.href === {json.dumps(url)} && document.readyState === 'complete'")
+        # The browser may normalise the address (a trailing '/'): wait for any page but the blank one, loaded.
+        page.wait_for("location.href !== 'about:blank' && document.readyState === 'complete'")
         return page
 
 
