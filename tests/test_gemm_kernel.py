@@ -104,3 +104,15 @@ def test_mutated_gemm_fails_the_comparison():
     a, b = rng.standard_normal((5, 3)), rng.standard_normal((3, 4))
     with pytest.raises(AssertionError):
         assert_close_to_matmul(gemm.matmul(a, b, backend=mutant), a, b)
+
+
+@pytest.mark.parametrize("variant", ["gemm_rt2", "gemm_rt4"])
+def test_mutated_candidate_fails_the_bit_for_bit_comparison(variant):
+    """The candidates' B fragment read by the thread's row instead of its column: no longer the step's product."""
+    mutant = mutant_backend(("gemm.cu", "b_frag[q] = b_tile[j][tx + GEMM_THREADS * q];",
+                             "b_frag[q] = b_tile[j][ty + GEMM_THREADS * q];"))
+    rng = np.random.default_rng(3)
+    a, b = rng.standard_normal((40, 20)), rng.standard_normal((20, 37))
+    want = gemm.matmul(a, b, backend=cpu.CPU, splits=1)
+    assert np.array_equal(gemm.matmul(a, b, backend=cpu.CPU, splits=1, variant=variant), want)
+    assert not np.array_equal(gemm.matmul(a, b, backend=mutant, splits=1, variant=variant), want)

@@ -40,11 +40,11 @@ def folder_name(prefix, setting):
     return name
 
 
-def best_runs(sweep, field, by=None):
+def best_runs(sweep, field, by=None, results=None):
     """-> [(setting dict, best point, [every point of the setting evaluated with a finite value of the field])];
-    settings without such a run are left out."""
+    settings without such a run are left out. results: load_results(sweep), when the caller has it already."""
     way, name = direction(field)
-    results = load_results(sweep)
+    results = load_results(sweep) if results is None else results
     by, groups = settings(sweep, by)
     chosen = []
     for key, points in groups.items():
@@ -84,8 +84,8 @@ def readme(sweep, setting, point, scored, field, results):
 
 def export_best(sweep, field, dest, prefix="", by=None, force=False, pictures=True, log=print):
     """Write the best run of each setting into dest/<folder_name(prefix, setting)>; -> the folders written."""
-    chosen = best_runs(sweep, field, by)
     results = load_results(sweep)
+    chosen = best_runs(sweep, field, by, results)
     if not chosen:
         raise ValueError(f"no evaluated run of {sweep.path} has the field {direction(field)[1]!r}")
     targets = [os.path.join(dest, folder_name(prefix, setting)) for setting, _, _ in chosen]
