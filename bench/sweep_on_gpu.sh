@@ -11,8 +11,10 @@
 #   bash bench/sweep_on_gpu.sh --unpack SWEEP DIR/runs.tar.gz      # here
 #
 # MNIST's spread (issue 20): SWEEP=docs/mnist-spread/sweep.toml, whose out is the committed results folder.
-# One MNIST run alone took 112 s on an H200 (2026-11-29). Processes on one GPU take turns (no MPS), so K at once
-# may take up to K times as long; not measured yet. K = 3 should then fit the default limit of 450 s.
+# MODE=threads (the default) trains the K points in one process, a thread and a CUDA stream each, whose kernels can
+# run at the same time; MODE=processes starts a process per point, and processes on one GPU take turns (no MPS).
+# One MNIST run alone took 112 s on an H200 (2026-11-29); how many fit in a call: bench/gpu_spread.sh measures it
+# (bench/runs_together.py) and chooses K.
 # Exit status: 0 when every point it started has its eval.json, 1 otherwise. DEVICE=cpu runs on the CPU (the test).
 set -uo pipefail
 PY=${PYTHON:-python3}
@@ -57,27 +59,39 @@ fi
 mapfile -t todo < <(tail -n +2 <<< "$plan" | grep -v '^$')
 LIMIT=${LIMIT:-450}
 DEVICE=${DEVICE:-gpu}
+MODE=${MODE:-threads}
+case "$MODE" in threads|processes) ;; *) echo "error: MODE=$MODE (threads or processes)"; exit 1;; esac
 OUT=$(mkdir -p "${OUT:-sweep-on-gpu-out}" && cd "${OUT:-sweep-on-gpu-out}" && pwd)   # absolute: written from elsewhere
 export JOINTVAE_DATA=${JOINTVAE_DATA:-$PWD/.gpu-data}
 if [ ${#todo[@]} -eq 0 ]; then
     echo "nothing to run: every point of $SWEEP has its eval.json (or K was 0)"
     exit 0
 fi
-echo "training ${#todo[@]} point(s) at once on the $DEVICE, limit ${LIMIT}s: ${todo[*]}"
+echo "training ${#todo[@]} point(s) at once on the $DEVICE ($MODE), limit ${LIMIT}s: ${todo[*]}"
 start=$(date +%s)
 logs=$(mktemp -d)
 pids=()
-for i in "${!todo[@]}"; do
-    # -k: a run that ignores the TERM is killed 20 s later, so the archive is still made inside the call's limit.
-    timeout -k 20 "$LIMIT" $PY -m jointvae.sweep run-one "$SWEEP" "${todo[$i]}" --device "$DEVICE" \
-        > "$logs/$i.log" 2>&1 &
+# -k: a run that ignores the TERM is killed 20 s later, so the archive is still made inside the call's limit.
+if [ "$MODE" = threads ]; then   # one process, a thread and a CUDA stream per point (jointvae/sweeps/together.py)
+    timeout -k 20 "$LIMIT" $PY -m jointvae.sweep run-one "$SWEEP" "${todo[@]}" --device "$DEVICE" > "$logs/all.log" 2>&1 &
     pids+=($!)
-done
+else                             # a process per point: they take turns on the GPU
+    for i in "${!todo[@]}"; do
+        timeout -k 20 "$LIMIT" $PY -m jointvae.sweep run-one "$SWEEP" "${todo[$i]}" --device "$DEVICE" \
+            > "$logs/$i.log" 2>&1 &
+        pids+=($!)
+    done
+fi
 status=0
 finished=()
 for i in "${!todo[@]}"; do
-    wait "${pids[$i]}"
-    code=$?
+    if [ "$MODE" = threads ]; then
+        [ "$i" = 0 ] && { wait "${pids[0]}"; code=$?; }
+        grep -F "${todo[$i]}: " "$logs/all.log" | tail -n 2 > "$logs/$i.log"
+    else
+        wait "${pids[$i]}"
+        code=$?
+    fi
     echo "${todo[$i]}: exit $code$([ $code = 124 ] && echo ' (the time limit)') after $(( $(date +%s) - start ))s"
     tail -n 2 "$logs/$i.log" | sed 's/^/    /'
     if [ -f "$RESULTS/${todo[$i]}/eval.json" ]; then

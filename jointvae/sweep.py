@@ -6,6 +6,7 @@ its own folder OUT/NAME, and evaluates each into OUT/NAME/eval.json.
     python -m jointvae.sweep run sweep.toml                 # train what is missing, resume what was cut short
     python -m jointvae.sweep run sweep.toml --workers 4     # the local engine: 4 processes, 1 BLAS thread each
     python -m jointvae.sweep run sweep.toml --screen 200 --keep 2 --select discrete_accuracy
+    python -m jointvae.sweep run-one sweep.toml NAME1 NAME2 --device gpu     # these points at once, one process
     python -m jointvae.sweep status sweep.toml              # one line per run
     python -m jointvae.sweep collect sweep.toml --fields discrete_accuracy recon_loss --by lr
     python -m jointvae.sweep collect sweep.toml --scatter recon_loss factorvae   # one dot per run
@@ -27,6 +28,7 @@ from .sweeps.engines import ENGINES, EngineUnavailable, Task, make_engine
 from .sweeps.export import export_best
 from .sweeps.runs import run_one, state
 from .sweeps.sweep_file import SweepError, load_sweep
+from .sweeps.together import combined_status, run_together
 
 
 def positive(text):
@@ -56,9 +58,10 @@ def build_parser():
     run.add_argument("--screen", type=positive, metavar="STEPS", help="train every point to STEPS first")
     run.add_argument("--keep", type=positive, metavar="K", help="with --screen: how many go on")
     run.add_argument("--select", metavar="FIELD", help="with --screen: the evaluate field that ranks them")
-    one = sub.add_parser("run-one", help="one point: train or resume, then evaluate (what the engines run)")
+    one = sub.add_parser("run-one", help="one point: train or resume, then evaluate (what the engines run); "
+                                         "several names: at once in one process, a thread (and GPU stream) each")
     one.add_argument("sweep_file")
-    one.add_argument("name")
+    one.add_argument("names", nargs="+", metavar="name")
     one.add_argument("--screen", type=positive, metavar="STEPS", help="train to STEPS, score on the training split")
     one.add_argument("--device", choices=("cpu", "gpu"), help="train on this device, whatever the sweep file says")
     status = sub.add_parser("status", help="one line per run: state, step, last loss, metric")
@@ -177,6 +180,19 @@ def cmd_status(args):
     return 0
 
 
+def cmd_run_one(args):
+    sweep = load_sweep(args.sweep_file)
+    if len(args.names) == 1:
+        return run_one(sweep, args.names[0], screen=args.screen, device=args.device)
+    if args.screen is not None:
+        raise ValueError("--screen goes with one name (the engines screen one point per process)")
+    warm_data(sweep)   # once, before the threads, rather than by each of them
+    statuses = run_together(sweep, args.names, device=args.device)
+    for name in args.names:
+        print(f"{name}: exit {statuses.get(name, 1)}")
+    return combined_status(statuses)
+
+
 def cmd_collect(args):
     sweep = load_sweep(args.sweep_file)
     print(collect(sweep, args.fields, args.by, args.scatter, log=lambda line: print(line, file=sys.stderr),
@@ -196,7 +212,7 @@ def main(argv=None):
     args = build_parser().parse_args(sys.argv[1:] if argv is None else argv)
     try:
         if args.command == "run-one":
-            return run_one(load_sweep(args.sweep_file), args.name, screen=args.screen, device=args.device)
+            return cmd_run_one(args)
         return {"run": cmd_run, "status": cmd_status, "collect": cmd_collect, "export": cmd_export}[args.command](args)
     except (SweepError, EngineUnavailable, ValueError, RuntimeError, OSError) as e:
         raise SystemExit(f"error: {e}") from None

@@ -66,7 +66,9 @@ def stand_in_cupy():
                 n.params[...], n.optimizer.flat_m[...], n.optimizer.flat_v[...] = params, m, v
             return Graph(static, capturing["stats"])
 
-    cuda = types.SimpleNamespace(Stream=Stream, MemoryPool=lambda: types.SimpleNamespace(malloc=None),
+    default_stream = types.SimpleNamespace(ptr=0)   # a run alone: CapturedStep makes a stream of its own
+    cuda = types.SimpleNamespace(Stream=Stream, get_current_stream=lambda: default_stream,
+                                 MemoryPool=lambda: types.SimpleNamespace(malloc=None),
                                  using_allocator=lambda malloc: contextlib.nullcontext())
     return types.SimpleNamespace(cuda=cuda), capturing
 

@@ -143,3 +143,32 @@ def test_gemm_and_adam_kernels_on_the_gpu():
     kernels.adam_update(on_gpu[0], cupy.asarray(g), on_gpu[1], on_gpu[2], 1e-3, 0.3, 0.9, 0.999, 1e-8, 0.0)
     for got, exp in zip(on_gpu, want):   # mul_rn keeps the compiler from fusing: bit for bit
         np.testing.assert_array_equal(refnet.to_numpy(got), exp)
+
+
+def test_runs_together_on_streams_match_runs_alone(tmp_path, monkeypatch):
+    """Three runs in one process, a thread and a CUDA stream each (sweeps/together.py), their graphs captured and
+    replayed at the same time: bit for bit the same runs alone, one after another (our kernels are deterministic)."""
+    import json
+
+    from conftest import write_square_images
+    from jointvae.sweeps import runs, together
+    from jointvae.sweeps.sweep_file import load_sweep
+    monkeypatch.setenv("JOINTVAE_DATA", str(tmp_path / "data"))
+    write_square_images(tmp_path / "img", 72)
+    for out in ("alone", "together"):
+        (tmp_path / f"{out}.json").write_text(json.dumps({
+            "base": "folder", "folder": "img", "out": out, "grid": {"seed": [0, 1, 2]},
+            "settings": {"steps": 60, "batch_size": 16, "image_shape": [1, 32, 32], "device": "gpu"}}))
+    alone, with_others = load_sweep(tmp_path / "alone.json"), load_sweep(tmp_path / "together.json")
+    names = [p["name"] for p in alone.points]
+    for name in names:
+        assert runs.run_one(alone, name, log=lambda line: None) == 0
+    assert together.run_together(with_others, names, log=lambda line: None) == {n: 0 for n in names}
+    for name in names:
+        with open(tmp_path / "alone" / name / "log.jsonl") as a, open(tmp_path / "together" / name / "log.jsonl") as t:
+            drop_wall = lambda line: {k: v for k, v in json.loads(line).items() if k != "wall_s"}   # noqa: E731
+            assert [drop_wall(line) for line in t] == [drop_wall(line) for line in a]
+        w_alone = np.load(tmp_path / "alone" / name / "weights.npz")
+        w_together = np.load(tmp_path / "together" / name / "weights.npz")
+        for key in w_alone.files:
+            np.testing.assert_array_equal(w_together[key], w_alone[key], err_msg=f"{name} {key}")

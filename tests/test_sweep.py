@@ -21,6 +21,10 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 @pytest.fixture
 def env(tmp_path, monkeypatch):
+    return sweep_folder(tmp_path, monkeypatch)
+
+
+def sweep_folder(tmp_path, monkeypatch):
     """A folder of 48 grey 32x32 PNGs (a bright square each) in tmp_path/img; the data cache in tmp_path."""
     monkeypatch.setenv("JOINTVAE_DATA", str(tmp_path / "data"))
     monkeypatch.setenv("PYTHONPATH", ROOT + os.pathsep + os.environ.get("PYTHONPATH", ""))
@@ -134,7 +138,7 @@ def test_screening_and_evaluation_ask_evaluate_for_the_right_split(env, monkeypa
         def __init__(self, argv, **kwargs):
             seen.append(argv)
 
-        def communicate(self):
+        def communicate(self, timeout=None):
             return '{"recon_loss": 1.0}\n', None
 
         def poll(self):

@@ -49,11 +49,12 @@ def archived(folder):
         return sorted(tar.getnames())
 
 
-def test_points_run_side_by_side_come_back_and_count_as_finished(folder):
+@pytest.mark.parametrize("mode", ["threads", "processes"])
+def test_points_run_side_by_side_come_back_and_count_as_finished(folder, mode):
     sweep = sweep_file(folder, "sweep.json", "results", steps=3)
-    code, out = run(folder, sweep, 2)
+    code, out = run(folder, sweep, 2, MODE=mode)
     assert code == 0, out
-    assert "training 2 point(s) at once on the cpu" in out and "seed=0: exit 0" in out and "seed=1: exit 0" in out
+    assert f"training 2 point(s) at once on the cpu ({mode})" in out and "seed=0: exit 0" in out and "seed=1: exit 0" in out
     assert archived(folder) == [f"seed={s}/{f}" for s in (0, 1) for f in ("eval.json", "log.jsonl", "specs.json",
                                                                           "weights.npz")]
     code, out = run(folder, sweep, "seed=2")                # by name
@@ -76,7 +77,25 @@ def test_points_run_side_by_side_come_back_and_count_as_finished(folder):
     assert not os.path.exists(folder / "unpacked" / "seed=2" / "checkpoint.npz")
 
 
-def test_a_run_cut_off_by_the_time_limit_is_said_and_fails_the_script(folder):
+@pytest.mark.parametrize("mode", ["threads", "processes"])
+def test_a_run_cut_off_by_the_time_limit_is_said_and_fails_the_script(folder, mode):
     sweep = sweep_file(folder, "slow.json", "slow", steps=100000)
-    code, out = run(folder, sweep, 1, LIMIT="3")
-    assert code == 1 and "seed=0: exit 124 (the time limit)" in out and "no finished run to bring back" in out, out
+    code, out = run(folder, sweep, 2, LIMIT="3", MODE=mode)
+    assert code == 1 and "seed=0: exit 124 (the time limit)" in out and "seed=1: exit 124" in out and "no finished run to bring back" in out, out
+
+
+def test_the_spread_script_measures_then_trains_what_fits(folder):
+    """bench/gpu_spread.sh: the test of runs on streams, the table of runs at once, then as many points as fit."""
+    sweep = sweep_file(folder, "spread.json", "spread", steps=3)
+    environment = {**os.environ, "OUT": str(folder / "out"), "PYTHON": sys.executable, "DEVICE": "cpu",
+                   "JOINTVAE_DATA": str(folder / "data"), "OPENBLAS_NUM_THREADS": "1", "BENCH_STEPS": "3",
+                   "COUNTS": "1 2"}
+    done = subprocess.run(["bash", os.path.join(ROOT, "bench", "gpu_spread.sh"), str(sweep), "400"],
+                          env=environment, capture_output=True, text=True, timeout=300)
+    out = done.stdout + done.stderr
+    assert done.returncode == 0, out
+    assert "training 2 point(s) as threads" in out and "seed=0: exit 0" in out and "seed=1: exit 0" in out
+    assert json.loads((folder / "out" / "together.json").read_text())["rows"]
+    assert archived(folder) == [f"seed={s}/{f}" for s in (0, 1) for f in ("eval.json", "log.jsonl", "specs.json",
+                                                                          "weights.npz")]
+    assert "done after" in (folder / "out" / "spread.txt").read_text()

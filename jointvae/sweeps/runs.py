@@ -143,9 +143,10 @@ def run_lock(folder):
         yield
 
 
-def train(sweep, point, target, log=print):
+def train(sweep, point, target, log=print, stop=None):
     """Train the point's run to `target` steps, resuming its checkpoint; -> the step reached.
-    Raises TrainingStopped on SIGINT/SIGTERM/SIGUSR1 (checkpoint written)."""
+    Raises TrainingStopped on SIGINT/SIGTERM/SIGUSR1 (checkpoint written); stop: the StopSignals of the main
+    thread, for a run in a worker thread (Trainer.run)."""
     from ..training.trainer import Trainer
     folder = run_dir(sweep, point["name"])
     resume = checkpoint_step(folder) is not None
@@ -163,7 +164,7 @@ def train(sweep, point, target, log=print):
             return trainer.step
         log(f"{point['name']}: resuming at step {trainer.step}")
     with threadpool_limits(limits=1, user_api="blas"):
-        trainer.run()
+        trainer.run(stop=stop)
     return trainer.step
 
 
@@ -175,9 +176,11 @@ def check_same_spec(folder, saved, wanted):
                                f"{wanted.get(key)!r}: remove the folder or choose another out")
 
 
-def evaluate(sweep, point, split=None, log=print):
+def evaluate(sweep, point, split=None, log=print, stop=None):
     """`python -m jointvae.evaluate` of the run folder -> its JSON dict (with sweep_step). split 'train' scores
-    the training data (MNIST-like: --split train; other datasets have one set, the training data)."""
+    the training data (MNIST-like: --split train; other datasets have one set, the training data).
+    stop: a StopSignals to watch (a run in a worker thread): when it has received a signal, the evaluation is
+    ended and _Stopped raised."""
     folder = run_dir(sweep, point["name"])
     options = dict(sweep.evaluate)
     split = split or options.pop("split", "test")
@@ -190,7 +193,13 @@ def evaluate(sweep, point, split=None, log=print):
     log(f"{point['name']}: evaluating ({split_description(point['spec'], split)})")
     child = subprocess.Popen(argv, stdout=subprocess.PIPE, text=True)
     try:
-        out, _ = child.communicate()
+        out = None
+        while out is None:
+            try:
+                out, _ = child.communicate(timeout=None if stop is None else 0.5)
+            except subprocess.TimeoutExpired:
+                if stop.received is not None:
+                    raise _Stopped(stop.received) from None
     finally:
         if child.poll() is None:   # a signal (KeyboardInterrupt, or the SIGTERM handler below) stops it too
             child.terminate()
@@ -212,10 +221,12 @@ def _raise_stopped(signum, frame):
     raise _Stopped(signum)
 
 
-def run_one(sweep, name, screen=None, log=print, device=None):
+def run_one(sweep, name, screen=None, log=print, device=None, stop=None):
     """Train (or resume) the point `name` and evaluate it into eval.json; with screen=STEPS train to at most
     STEPS and evaluate on the training split into screen.json. Idempotent: finished work is not done again.
     device ('cpu' or 'gpu') overrides the point's, for a run trained on a machine lent for it.
+    stop: the main thread's StopSignals, for a run in a worker thread (together.py); by default run_one catches
+    the signals itself.
     -> exit status: 0, or 128 + the signal that stopped it (its checkpoint written)."""
     from ..training.stopping import TrainingStopped
     point = dict(sweep.point(name), **({"device": device} if device else {}))
@@ -231,7 +242,7 @@ def run_one(sweep, name, screen=None, log=print, device=None):
         return 0
     with run_lock(folder):
         try:
-            step = train(sweep, point, target, log=log)
+            step = train(sweep, point, target, log=log, stop=stop)
         except TrainingStopped as stopped:
             log(f"{name}: {stopped}; checkpoint written (run the sweep again to finish it)")
             return stopped.exit_status
@@ -239,9 +250,11 @@ def run_one(sweep, name, screen=None, log=print, device=None):
         if saved is not None and saved.get("sweep_step") == step:
             log(f"{name}: step {step}, already evaluated ({os.path.basename(result_file)})")
             return 0
-        previous = {s: signal.signal(s, _raise_stopped) for s in (signal.SIGTERM, signal.SIGUSR1)}
+        # In the main thread, SIGTERM and SIGUSR1 end the evaluation as SIGINT does; a worker thread's watches stop.
+        previous = {} if stop is not None else {s: signal.signal(s, _raise_stopped)
+                                                for s in (signal.SIGTERM, signal.SIGUSR1)}
         try:
-            result = evaluate(sweep, point, "train" if screen is not None else None, log=log)
+            result = evaluate(sweep, point, "train" if screen is not None else None, log=log, stop=stop)
         except (_Stopped, KeyboardInterrupt) as e:
             signum = getattr(e, "signum", signal.SIGINT)
             log(f"{name}: evaluation stopped by {signal.Signals(signum).name} (run the sweep again to finish it)")

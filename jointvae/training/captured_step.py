@@ -18,16 +18,28 @@ import kernels
 import refnet
 
 
+def current_capturable_stream(cupy):
+    """The current stream where a caller chose one (`with stream:`), as several runs in one process do
+    (sweeps/together.py: a stream each, so that their graphs run at the same time). On the default stream, a new
+    blocking stream: work queued on the default stream (the next batch, a checkpoint's copies) is then
+    ordered with the replays without events."""
+    current = cupy.cuda.get_current_stream()
+    if current.ptr != 0:
+        return current
+    return cupy.cuda.Stream(non_blocking=False)
+
+
 class CapturedStep:
     def __init__(self, static_step, stream=None):
         """stream: the CUDA stream of every replay; the graphs of one run (a full and a short last batch, which
-        share parameters and moments) must share it, so that their replays are ordered."""
+        share parameters and moments) must share it, so that their replays are ordered. By default the
+        caller's current stream, unless that is the default stream, which cannot be captured."""
         import cupy   # here: only a GPU run needs CuPy
         self.cupy = cupy
         self.static = static_step
-        # A blocking stream: work queued on the default stream (the next batch, a checkpoint's copies)
-        # is ordered with the replays without events.
-        self.stream = stream if stream is not None else cupy.cuda.Stream(non_blocking=False)
+        if stream is None:
+            stream = current_capturable_stream(cupy)
+        self.stream = stream
         self.pool = cupy.cuda.MemoryPool()
         self.graph = self.stats = None
 

@@ -13,6 +13,7 @@ Output folder:
     log.jsonl           one line every record_loss_every steps: that step's loss parts, per-unit KL, capacities
     frames/             a traversal picture per epoch, for the training GIF
 """
+import contextlib
 import json
 import math
 import os
@@ -206,9 +207,12 @@ class Trainer:
                 self._buffered_steps[key] = static
         return self._buffered_steps[key](self.step, x, x2)
 
-    def run(self, on_epoch_end=None):
+    def run(self, on_epoch_end=None, stop=None):
         """Train to total_steps(); on SIGINT, SIGTERM or SIGUSR1 stop after the current step with its checkpoint
-        written (TrainingStopped); on a non-finite loss stop with NonFiniteError."""
+        written (TrainingStopped); on a non-finite loss stop with NonFiniteError.
+
+        stop: a StopSignals entered by the caller, for a run in a worker thread (only the main thread can
+        catch signals); by default the run catches them itself."""
         self.print(f"loading the training images ({self.spec.get('folder') or self.spec.get('dataset')}; "
                    f"cache: {data.default_data_dir()})")
         loading = time.perf_counter()
@@ -231,7 +235,7 @@ class Trainer:
                    f"{f', {self.blas_threads} BLAS thread(s)' if self.blas_threads else ''}), into {self.out_dir}")
         # A fresh run starts its own log; a resumed one continues the log its checkpoint matches.
         log = open(os.path.join(self.out_dir, "log.jsonl"), "a" if self.step else "w", encoding="utf-8")
-        with StopSignals() as stop:
+        with StopSignals() if stop is None else contextlib.nullcontext(stop) as stop:
             try:
                 self._loop(log, stop, on_epoch_end, per_epoch, total, start_step, start_time)
             finally:

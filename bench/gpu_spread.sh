@@ -1,0 +1,55 @@
+#!/usr/bin/env bash
+# Issue 20's MNIST spread on a lent GPU, in one call: check that runs side by side on streams are the runs alone,
+# measure how many MNIST runs at once the GPU gives the most steps for, then train as many points as fit.
+#
+#   bash bench/prepare_gpu_carry.sh                                   # here: the MNIST cache into .gpu-data
+#   OUT=$OUT bash bench/gpu_spread.sh [SWEEP] [BUDGET_S]              # there, carry [".gpu-data"]
+#   bash bench/sweep_on_gpu.sh --unpack docs/mnist-spread/sweep.toml DIR/runs.tar.gz     # here, then commit
+#
+# BUDGET_S (default 450) is the whole script's time. Everything it says goes to $OUT/spread.txt, the measurement
+# to $OUT/together.json, the finished runs to $OUT/runs.tar.gz. If the GPU test of runs on streams fails, the
+# points run as processes (MODE=processes), which take turns on the GPU.
+set -uo pipefail
+cd "$(dirname "$0")/.."
+SWEEP=${1:-docs/mnist-spread/sweep.toml}
+BUDGET=${2:-450}
+export PY=${PYTHON:-python3} PYTHONPATH=$PWD${PYTHONPATH:+:$PYTHONPATH} PYTHONUNBUFFERED=1
+export JOINTVAE_DATA=${JOINTVAE_DATA:-$PWD/.gpu-data}
+export OUT=$(mkdir -p "${OUT:-gpu-spread-out}" && cd "${OUT:-gpu-spread-out}" && pwd)
+export DEVICE=${DEVICE:-gpu}       # DEVICE=cpu, BENCH_STEPS and COUNTS: the test on the CPU
+BENCH_STEPS=${BENCH_STEPS:-2000} COUNTS=${COUNTS:-1 2 4 8}
+start=$(date +%s)
+say() { echo "$@" | tee -a "$OUT/spread.txt"; }
+elapsed() { echo $(( $(date +%s) - start )); }
+
+modes="threads processes"
+if timeout 120 $PY -m pytest -q -p no:cacheprovider tests/test_gpu.py -k together >> "$OUT/spread.txt" 2>&1; then
+    say "runs on streams match runs alone, bit for bit (after $(elapsed)s)"
+else
+    say "the GPU test of runs on streams failed (after $(elapsed)s): processes only"
+    modes="processes"
+fi
+timeout 150 $PY -m bench.runs_together --device "$DEVICE" --counts $COUNTS --modes $modes --steps "$BENCH_STEPS" \
+    --json "$OUT/together.json" 2>&1 | tee -a "$OUT/spread.txt"
+
+# How many points fit in what is left: K x steps / rate(K) + start and evaluation, by the table just measured.
+left=$(( BUDGET - $(elapsed) - 30 ))   # 30 s for the archive and the way back
+read -r K MODE < <($PY - "$OUT/together.json" "$SWEEP" "$left" <<'PYTHON'
+import json, sys
+from bench.runs_together import runs_that_fit
+from jointvae.sweeps.sweep_file import load_sweep
+table, sweep, left = json.load(open(sys.argv[1])), load_sweep(sys.argv[2]), float(sys.argv[3])
+steps = max(p["steps"] for p in sweep.points)
+k, mode = runs_that_fit(table["rows"], steps, left, overhead_s=45)
+print(k, mode or "-")
+PYTHON
+) || { say "error: no table to choose from (after $(elapsed)s)"; exit 1; }
+if [ "${K:-0}" = 0 ]; then
+    say "no run of the sweep fits in the ${left}s left"
+    exit 1
+fi
+say "training $K point(s) as $MODE, limit ${left}s (after $(elapsed)s)"
+LIMIT=$left MODE=$MODE bash bench/sweep_on_gpu.sh "$SWEEP" "$K" 2>&1 | tee -a "$OUT/spread.txt"
+status=${PIPESTATUS[0]}
+say "done after $(elapsed)s, exit $status"
+exit "$status"
