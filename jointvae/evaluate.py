@@ -29,6 +29,8 @@ import json
 import sys
 import time
 
+import refnet
+
 from . import data
 from .data.registry import SPLIT_DATASETS, dataset_name
 from .evaluation.progress import EVERY, stderr_line
@@ -50,6 +52,8 @@ def build_parser():
     p.add_argument("--samples", type=int, default=RECON_SAMPLE,
                    help="dSprites or folder images for reconstruction and KL (and dSprites: the units' scale "
                         f"and MIG) (default: {RECON_SAMPLE})")
+    p.add_argument("--device", choices=("cpu", "gpu"), default="cpu",
+                   help="where the model encodes and decodes; the metrics' votes stay on the host (default: cpu)")
     p.add_argument("--progress-every", type=float, default=EVERY, metavar="SECONDS",
                    help=f"seconds between progress lines on stderr while encoding; 0: after every batch "
                         f"(default: {EVERY:g})")
@@ -64,6 +68,9 @@ def main(argv=None):
         if every < 0:
             raise ValueError(f"--progress-every must be 0 or more, got {every:g}")
         model = load_model(args.path)
+        if args.device == "gpu":
+            refnet.backend.require_gpu()   # a one-line error without CuPy or a GPU
+            model.to("gpu")
         name = dataset_name(args.dataset or model.spec.get("dataset"))
         folder = args.folder or (model.spec.get("folder") if name in data.FOLDER_DATASETS else None)
         if name is None and folder is None:

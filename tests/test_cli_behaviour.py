@@ -24,6 +24,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
+import refnet
+
 from jointvae import JointVAE, edit, evaluate, experiments, infer, save_model, visualize
 from jointvae.evaluation import scores
 from jointvae.evaluation.progress import Progress
@@ -102,6 +104,14 @@ def test_evaluate_on_dsprites_shows_progress_on_stderr_and_times_the_whole_run(t
     assert seconds["total"] >= 0.9 * wall                              # the whole run, encoding included
     parts = sum(v for k, v in seconds.items() if k != "total")
     assert parts <= seconds["total"] + 0.01 and parts >= 0.9 * seconds["total"]
+
+
+@pytest.mark.skipif(refnet.gpu_available(), reason="a GPU is here: tests/test_gpu.py evaluates on it")
+def test_evaluate_on_a_gpu_without_one_is_a_one_line_error(tmp_path, capsys):
+    folder = saved_model(tmp_path / "sprites", (1, 64, 64), dataset="dsprites")
+    with pytest.raises(SystemExit, match=r"^error: --device gpu(: CuPy is installed but no CUDA GPU| needs CuPy)"):
+        evaluate.main([folder, "--device", "gpu"])
+    assert capsys.readouterr().out == ""
 
 
 # ---------------------------------------------------------------- visualize: a GIF, and where pictures go

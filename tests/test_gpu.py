@@ -172,3 +172,21 @@ def test_runs_together_on_streams_match_runs_alone(tmp_path, monkeypatch):
         w_together = np.load(tmp_path / "together" / name / "weights.npz")
         for key in w_alone.files:
             np.testing.assert_array_equal(w_together[key], w_alone[key], err_msg=f"{name} {key}")
+
+
+def test_evaluation_on_the_gpu_matches_the_cpu():
+    """evaluate --device gpu: the codes, reconstruction and KL of a model moved to the GPU are the CPU's (float32
+    sums in another order), and evaluate's JSON on dSprites gives the same scores."""
+    from jointvae.evaluation.inspection import eval_codes
+    from jointvae.evaluation.scores import encode_dataset
+    from jointvae.models.jointvae import JointVAE
+    model = JointVAE((1, 64, 64), {"cont": 6, "disc": [3]}, rng=np.random.default_rng(0))
+    images = np.random.default_rng(1).integers(0, 256, (700, 1, 64, 64)).astype(np.uint8)
+    codes_cpu, (recon_cpu, kl_cpu, alphas_cpu) = eval_codes(model, images), encode_dataset(model, images)
+    model.to("gpu")
+    codes_gpu, (recon_gpu, kl_gpu, alphas_gpu) = eval_codes(model, images), encode_dataset(model, images)
+    assert isinstance(codes_gpu, np.ndarray) and isinstance(recon_gpu, np.ndarray) and isinstance(alphas_gpu, np.ndarray)
+    np.testing.assert_allclose(codes_gpu, codes_cpu, rtol=1e-4, atol=1e-5)
+    np.testing.assert_allclose(recon_gpu, recon_cpu, rtol=1e-4)
+    np.testing.assert_allclose(kl_gpu, kl_cpu, rtol=1e-4, atol=1e-6)
+    np.testing.assert_allclose(alphas_gpu, alphas_cpu, rtol=1e-4, atol=1e-6)

@@ -149,6 +149,8 @@ def test_screening_and_evaluation_ask_evaluate_for_the_right_split(env, monkeypa
     assert runs.evaluate(sweep, point, "train")["sweep_split"] == "train"
     assert runs.evaluate(sweep, point)["sweep_split"] == "test"
     assert seen[0][-2:] == ["--split", "train"] and seen[1][-2:] == ["--split", "test"]
+    runs.evaluate(sweep, dict(point, device="gpu"))   # a run trained on a GPU is scored there
+    assert seen[2][-4:] == ["--split", "test", "--device", "gpu"]
 
 
 @pytest.mark.parametrize("change, field", [

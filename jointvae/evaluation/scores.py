@@ -19,7 +19,7 @@ import refnet
 from .. import data
 from ..models.objective import kl_terms
 from . import metrics
-from .inspection import eval_codes
+from .inspection import eval_codes, model_array_module
 from .progress import EVERY, Progress
 
 RECON_SAMPLE = 10000   # dSprites or image-folder images for the reconstruction and KL figures
@@ -33,16 +33,17 @@ def encode_dataset(model, images_uint8, batch_size=500, progress=None):
     progress: a Progress advanced by each batch, or None.
     """
     recon, kl_sums, alphas = [], None, []
+    xp = model_array_module(model)   # the model's device: each batch goes there, its figures come back
     for start in range(0, len(images_uint8), batch_size):
-        x = data.to_float(images_uint8[start:start + batch_size])
+        x = data.to_float(images_uint8[start:start + batch_size], xp)
         dist = model.encode(x)
         x_hat, _ = model.decode_forward(model.eval_code(dist))
         per_pixel, _ = refnet.binary_cross_entropy(x_hat, x, reduction="none")
-        recon.append(per_pixel.reshape(len(x), -1).sum(axis=1))
+        recon.append(refnet.to_numpy(per_pixel.reshape(len(x), -1).sum(axis=1)))
         units = _units(kl_terms(dist))
         kl_sums = units * len(x) if kl_sums is None else kl_sums + units * len(x)
         if dist["disc"]:
-            alphas.append(dist["disc"][0])
+            alphas.append(refnet.to_numpy(dist["disc"][0]))
         if progress is not None:
             progress.advance(len(x))
     recon = np.concatenate(recon)

@@ -190,6 +190,8 @@ def evaluate(sweep, point, split=None, log=print, stop=None):
         argv += ["--split", split]
     for key, value in options.items():
         argv += [f"--{key}", *map(str, value if isinstance(value, list) else [value])]
+    if point.get("device") == "gpu":   # a run trained on a GPU is scored there too
+        argv += ["--device", "gpu"]
     log(f"{point['name']}: evaluating ({split_description(point['spec'], split)})")
     child = subprocess.Popen(argv, stdout=subprocess.PIPE, text=True)
     try:
