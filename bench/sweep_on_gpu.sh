@@ -84,10 +84,20 @@ else                             # a process per point: they take turns on the G
 fi
 status=0
 finished=()
+if [ "$MODE" = threads ]; then
+    wait "${pids[0]}"
+    process_code=$?
+    cp "$logs/all.log" "$OUT/together.log"   # the whole log comes back
+    # What no run's name starts (the process's own errors, a traceback's lines): shown once.
+    grep -v -F -f <(printf '%s: \n' "${todo[@]}") "$logs/all.log" | tail -n 20 | sed 's/^/    /'
+fi
 for i in "${!todo[@]}"; do
-    if [ "$MODE" = threads ]; then
-        [ "$i" = 0 ] && { wait "${pids[0]}"; code=$?; }
-        grep -F "${todo[$i]}: " "$logs/all.log" | tail -n 2 > "$logs/$i.log"
+    if [ "$MODE" = threads ]; then   # the point's own status, from its "NAME: exit N" line; else the process's
+        code=$(awk -v p="${todo[$i]}: exit " 'index($0, p) == 1 { v = substr($0, length(p) + 1) } END { print v }' \
+            "$logs/all.log")
+        code=${code:-$process_code}
+        [ "$process_code" = 124 ] && [ "$code" != 0 ] && code=124   # stopped by the time limit's TERM
+        grep -F "${todo[$i]}: " "$logs/all.log" | grep -v -F "${todo[$i]}: exit " | tail -n 2 > "$logs/$i.log"
     else
         wait "${pids[$i]}"
         code=$?

@@ -29,7 +29,7 @@ from test_static_step import IMAGES, SPECS   # the same runs as the NumPy check 
 
 def stand_in_cupy():
     """A module with what captured_step.py uses of cupy: Stream (capture), MemoryPool, using_allocator."""
-    capturing = {}
+    capturing, freed = {}, []
 
     class Graph:
         def __init__(self, static, stats):
@@ -68,7 +68,9 @@ def stand_in_cupy():
 
     default_stream = types.SimpleNamespace(ptr=0)   # a run alone: CapturedStep makes a stream of its own
     cuda = types.SimpleNamespace(Stream=Stream, get_current_stream=lambda: default_stream,
-                                 MemoryPool=lambda: types.SimpleNamespace(malloc=None),
+                                 MemoryPool=lambda: types.SimpleNamespace(malloc=None,
+                                                                          free_all_blocks=lambda: freed.append(1)),
+                                 freed=freed,   # a record of the pools freed, for the test of close()
                                  using_allocator=lambda malloc: contextlib.nullcontext())
     return types.SimpleNamespace(cuda=cuda), capturing
 
@@ -115,3 +117,21 @@ def test_captured_step_equals_the_ordinary_step(fake_graphs, tmp_path, model_nam
     assert graph_losses == losses and len(losses) == 7
     for name, value in params.items():
         np.testing.assert_array_equal(graph_params[name], value, err_msg=name)
+
+
+def test_close_frees_every_graph_and_a_next_step_captures_again(fake_graphs, tmp_path):
+    """Trainer.close (what a sweep's run does when it ends, beside other runs' captures): each graph's pool is
+    freed, and training that goes on captures anew, with the same numbers as a run never closed."""
+    _, params, _ = train(tmp_path, "jointvae", graph=False, steps=7)
+    trainer = Trainer(validate_spec(SPECS["jointvae"]), str(tmp_path / "closed"), max_steps=3, seed=3, images=IMAGES,
+                      checkpoint_every=10**6, log=lambda line: None, buffered=True)
+    trainer.graph = True
+    trainer.run()
+    captured = list(trainer._buffered_steps.values())
+    trainer.close()
+    assert trainer._buffered_steps == {} and all(step.graph is None for step in captured)
+    assert len(sys.modules["cupy"].cuda.freed) == len(captured)
+    trainer.max_steps = trainer.epochs = 7
+    trainer.run()
+    for name, value in params.items():
+        np.testing.assert_array_equal(trainer.model.params[name], value, err_msg=name)

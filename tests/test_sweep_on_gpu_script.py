@@ -5,6 +5,7 @@ tool's is), says when a run hit the time limit; --unpack puts the runs where sta
 them as finished without their checkpoints."""
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -89,13 +90,26 @@ def test_the_spread_script_measures_then_trains_what_fits(folder):
     sweep = sweep_file(folder, "spread.json", "spread", steps=3)
     environment = {**os.environ, "OUT": str(folder / "out"), "PYTHON": sys.executable, "DEVICE": "cpu",
                    "JOINTVAE_DATA": str(folder / "data"), "OPENBLAS_NUM_THREADS": "1", "BENCH_STEPS": "3",
-                   "COUNTS": "1 2"}
+                   "COUNTS": "1 2", "REAL_DATA": "0"}
     done = subprocess.run(["bash", os.path.join(ROOT, "bench", "gpu_spread.sh"), str(sweep), "400"],
                           env=environment, capture_output=True, text=True, timeout=300)
     out = done.stdout + done.stderr
     assert done.returncode == 0, out
-    assert "training 2 point(s) as threads" in out and "seed=0: exit 0" in out and "seed=1: exit 0" in out
+    assert re.search(r"training 2 point\(s\) as (threads|processes)", out), out
+    assert "seed=0: exit 0" in out and "seed=1: exit 0" in out
     assert json.loads((folder / "out" / "together.json").read_text())["rows"]
     assert archived(folder) == [f"seed={s}/{f}" for s in (0, 1) for f in ("eval.json", "log.jsonl", "specs.json",
                                                                           "weights.npz")]
     assert "done after" in (folder / "out" / "spread.txt").read_text()
+
+
+def test_the_spread_script_takes_named_points_in_order(folder):
+    sweep = sweep_file(folder, "named.json", "named", steps=3)
+    environment = {**os.environ, "OUT": str(folder / "out"), "PYTHON": sys.executable, "DEVICE": "cpu",
+                   "JOINTVAE_DATA": str(folder / "data"), "OPENBLAS_NUM_THREADS": "1", "BENCH_STEPS": "3",
+                   "COUNTS": "1 2", "REAL_DATA": "0"}
+    done = subprocess.run(["bash", os.path.join(ROOT, "bench", "gpu_spread.sh"), str(sweep), "400", "seed=2", "seed=0",
+                           "seed=1"], env=environment, capture_output=True, text=True, timeout=300)
+    out = done.stdout + done.stderr
+    assert done.returncode == 0, out
+    assert "seed=2: exit 0" in out and "seed=0: exit 0" in out and "seed=1: exit" not in out   # K = 2: the first two

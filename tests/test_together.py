@@ -144,6 +144,16 @@ def test_an_evaluation_in_a_worker_thread_ends_when_the_main_thread_gets_a_signa
     assert stopped.value.signum == signal.SIGTERM and ended == ["terminated"]
 
 
+def test_a_signal_before_the_first_step_trains_nothing(env, capsys):
+    """A run in a worker thread gets ready (data, model) while the main thread may already have a signal: it stops
+    before its first step instead of training one and writing a checkpoint."""
+    sweep = load_sweep(sweep_file(env, "runs"))
+    stop = types.SimpleNamespace(received=signal.SIGTERM)
+    assert runs.run_one(sweep, NAMES[0], stop=stop) == 128 + signal.SIGTERM
+    assert "stopped at step 0 by SIGTERM; nothing trained yet" in capsys.readouterr().out
+    assert runs.state(sweep, sweep.point(NAMES[0]))["state"] == "pending"
+
+
 def test_combined_status():
     assert together.combined_status({"a": 0, "b": 0}) == 0
     assert together.combined_status({"a": 0, "b": 1}) == 1

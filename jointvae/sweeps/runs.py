@@ -163,8 +163,11 @@ def train(sweep, point, target, log=print, stop=None):
         if trainer.step >= target:
             return trainer.step
         log(f"{point['name']}: resuming at step {trainer.step}")
-    with threadpool_limits(limits=1, user_api="blas"):
-        trainer.run(stop=stop)
+    try:
+        with threadpool_limits(limits=1, user_api="blas"):
+            trainer.run(stop=stop)
+    finally:
+        trainer.close()   # its graphs' memory freed here, where it is safe beside other runs (captured_step.py)
     return trainer.step
 
 
@@ -207,6 +210,8 @@ def evaluate(sweep, point, split=None, log=print, stop=None):
             child.terminate()
             child.wait()
     if child.returncode != 0:
+        if stop is not None and stop.received is not None:   # the signal reached the child too (Ctrl-C, timeout)
+            raise _Stopped(stop.received)
         raise RuntimeError(f"{point['name']}: evaluate exited with status {child.returncode}")
     result = json.loads(out.strip().splitlines()[-1])
     result.update(sweep_step=checkpoint_step(folder), sweep_split=split,
@@ -246,7 +251,8 @@ def run_one(sweep, name, screen=None, log=print, device=None, stop=None):
         try:
             step = train(sweep, point, target, log=log, stop=stop)
         except TrainingStopped as stopped:
-            log(f"{name}: {stopped}; checkpoint written (run the sweep again to finish it)")
+            kept = "checkpoint written" if checkpoint_step(folder) is not None else "nothing trained yet"
+            log(f"{name}: {stopped}; {kept} (run the sweep again to finish it)")
             return stopped.exit_status
         saved = read_json(result_file)
         if saved is not None and saved.get("sweep_step") == step:

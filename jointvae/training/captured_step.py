@@ -13,9 +13,18 @@ are 0-d device arrays, overwritten by each replay; they are fetched only when lo
 CuPy refuses cuBLAS, cuRAND and friends inside a capture, and nothing inside may wait for the host:
 the step therefore runs on our own kernels (kernels.OPS: gemm.cu, im2col.cu; adam.cu), and its
 per-step numbers come from buffers (static_step.py).
+
+Several runs in one process (sweeps/together.py) capture on their own streams. While one captures, no
+other thread may synchronize the device, which freeing device memory (cudaFree) and destroying a cuBLAS
+handle do, nor load kernels for the first time: either would invalidate the capture. So a capture, with
+its warm-up run, holds DEVICE_LOCK, and so does close(), which frees a run's graphs and their memory.
 """
+import threading
+
 import kernels
 import refnet
+
+DEVICE_LOCK = threading.Lock()   # a capture (with its warm-up) or a release of graph memory, one at a time
 
 
 def current_capturable_stream(cupy):
@@ -53,9 +62,17 @@ class CapturedStep:
         self.graph.launch(self.stream)
         return self.static.stats_for_log(self.stats)
 
+    def close(self):
+        """Wait for the replays, then drop the graph and free its memory pool (under DEVICE_LOCK: another
+        thread's capture must not see the device synchronized)."""
+        self.stream.synchronize()
+        with DEVICE_LOCK:
+            self.graph = self.stats = None
+            self.pool.free_all_blocks()
+
     def _capture(self):
         cupy, networks = self.cupy, self.static.networks.values()
-        with cupy.cuda.using_allocator(self.pool.malloc), self.stream, refnet.use_ops(kernels.OPS):
+        with DEVICE_LOCK, cupy.cuda.using_allocator(self.pool.malloc), self.stream, refnet.use_ops(kernels.OPS):
             saved = [(n.params.copy(), n.optimizer.flat_m.copy(), n.optimizer.flat_v.copy()) for n in networks]
             self.static.run()                       # warm-up: compiles and allocates outside the capture
             for n, (params, m, v) in zip(networks, saved):

@@ -5,9 +5,13 @@ here is cheap and errs on the large side: the arrays of one image's forward pass
 times the batch, times 3 for the backward's gradients and temporaries, against the machine's memory (or
 the GPU's free memory).
 """
+import contextlib
 import os
 
 import numpy as np
+
+import kernels
+import refnet
 
 from ..models.jointvae import draw_noise
 
@@ -18,7 +22,10 @@ def check_memory(model, batch_size, xp):
     The estimate: the arrays of one image's forward (outputs and caches), times the batch, times 3 for the
     backward's gradients and temporaries, against the machine's memory (or the GPU's free memory)."""
     noise = draw_noise(model, 1, np.random.default_rng(0), xp)
-    out, cache = model.forward(xp.zeros((1,) + model.image_shape, np.float32), noise)
+    # On a GPU, on our kernels as the step runs: cuBLAS would give this thread a handle whose destruction, when
+    # the thread ends, synchronizes the device and so breaks the graph capture of a run in another thread.
+    with refnet.use_ops(kernels.OPS) if xp is not np else contextlib.nullcontext():
+        out, cache = model.forward(xp.zeros((1,) + model.image_shape, np.float32), noise)
     needed = 3 * batch_size * nbytes_of((out, cache))
     if xp is np:
         available = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") if hasattr(os, "sysconf") else None

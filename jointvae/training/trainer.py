@@ -207,6 +207,14 @@ class Trainer:
                 self._buffered_steps[key] = static
         return self._buffered_steps[key](self.step, x, x2)
 
+    def close(self):
+        """Free the captured graphs and their memory now (captured_step.py: safely beside other runs' captures),
+        rather than whenever the Trainer is collected. The Trainer can go on: a next step captures again."""
+        for step in self._buffered_steps.values():
+            if isinstance(step, CapturedStep):
+                step.close()
+        self._buffered_steps.clear()
+
     def run(self, on_epoch_end=None, stop=None):
         """Train to total_steps(); on SIGINT, SIGTERM or SIGUSR1 stop after the current step with its checkpoint
         written (TrainingStopped); on a non-finite loss stop with NonFiniteError.
@@ -244,6 +252,8 @@ class Trainer:
         return self
 
     def _loop(self, log, stop, on_epoch_end, per_epoch, total, start_step, start_time):
+        if stop.received is not None:   # a signal while the run was getting ready (a run in a worker thread)
+            raise TrainingStopped(self.step, stop.received)
         last_line = time.perf_counter()
         while self.step < total:
             epoch, first_batch = divmod(self.step, per_epoch)
