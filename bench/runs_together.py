@@ -62,23 +62,31 @@ def one_run(spec_name, device, seed, warmup, steps, barrier, real_data=False):
         0, 256, (IMAGES, *image_shape(spec)), dtype=np.uint8)
     with own_stream(device):
         trainer = Trainer(spec, out_dir=None, seed=seed, images=images, device=device)
-        trainer.load_data()
-        step = trainer.buffered_step if trainer.buffered else trainer.train_step
-        order = [idx for idx in trainer.epoch_order(0) if len(idx) == spec["batch_size"]]   # one graph: full batches
+        try:
+            return _timed_steps(trainer, spec, seed, warmup, steps, barrier)
+        finally:
+            trainer.close()   # its graphs' memory freed under the device lock (captured_step.py)
 
-        def next_step(i):
-            trainer.step = i % len(order)   # the second batch's generator is seeded by the step
-            other = trainer.second_batch() if trainer.discriminator is not None else None
-            return step(trainer.batch(order[i % len(order)]), other)
-        for i in range(warmup):
-            stats = next_step(i)
-        refnet.to_numpy(stats["loss"])          # waits for this run's device work
-        barrier.wait()
-        start = time.monotonic()
-        for i in range(warmup, warmup + steps):
-            stats = next_step(i)
-        loss = float(refnet.to_numpy(stats["loss"]))
-        end = time.monotonic()
+
+def _timed_steps(trainer, spec, seed, warmup, steps, barrier):
+    """One run's part of one_run: warm up, wait at the barrier, time `steps` steps -> (start, end)."""
+    trainer.load_data()
+    step = trainer.buffered_step if trainer.buffered else trainer.train_step
+    order = [idx for idx in trainer.epoch_order(0) if len(idx) == spec["batch_size"]]   # one graph: full batches
+
+    def next_step(i):
+        trainer.step = i % len(order)   # the second batch's generator is seeded by the step
+        other = trainer.second_batch() if trainer.discriminator is not None else None
+        return step(trainer.batch(order[i % len(order)]), other)
+    for i in range(warmup):
+        stats = next_step(i)
+    refnet.to_numpy(stats["loss"])          # waits for this run's device work
+    barrier.wait()
+    start = time.monotonic()
+    for i in range(warmup, warmup + steps):
+        stats = next_step(i)
+    loss = float(refnet.to_numpy(stats["loss"]))
+    end = time.monotonic()
     if not np.isfinite(loss):
         raise RuntimeError(f"run {seed}: the loss is {loss}")
     return start, end
@@ -102,7 +110,7 @@ def time_together(spec_name, device, count, mode, warmup, steps, real_data=False
             try:
                 spans[seed] = one_run(spec_name, device, seed, warmup, steps, barrier, real_data)
             except BaseException as e:   # the others must not wait at the barrier for ever
-                errors.append(e)
+                errors.append(e.with_traceback(None))   # not its frames: they hold the run's device memory
                 barrier.abort()
         threads = [threading.Thread(target=target, args=(seed,)) for seed in range(count)]
         for t in threads:
@@ -150,6 +158,7 @@ def runs_that_fit(rows, steps, limit_s, overhead_s=30.0, slack=1.0):
 
 def main(argv=None):
     args = parse_args(argv)
+    os.environ.setdefault("CUDA_MODULE_LOADING", "EAGER")   # as run-one NAME... runs (jointvae/sweeps/together.py)
     rows = []
     print(f"{args.spec} on the {args.device} ({'its dataset' if args.real_data else 'random images'}): "
           f"{args.steps} timed steps per run after {args.warmup} untimed")

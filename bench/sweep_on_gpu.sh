@@ -89,15 +89,18 @@ if [ "$MODE" = threads ]; then
     process_code=$?
     cp "$logs/all.log" "$OUT/together.log"   # the whole log comes back
     # What no run's name starts (the process's own errors, a traceback's lines): shown once.
-    grep -v -F -f <(printf '%s: \n' "${todo[@]}") "$logs/all.log" | tail -n 20 | sed 's/^/    /'
+    printf '%s: \n' "${todo[@]}" > "$logs/prefixes"
+    awk 'NR == FNR { p[NR] = $0; n = NR; next } { for (i = 1; i <= n; i++) if (index($0, p[i]) == 1) next; print }' \
+        "$logs/prefixes" "$logs/all.log" | tail -n 20 | sed 's/^/    /'
 fi
 for i in "${!todo[@]}"; do
     if [ "$MODE" = threads ]; then   # the point's own status, from its "NAME: exit N" line; else the process's
-        code=$(awk -v p="${todo[$i]}: exit " 'index($0, p) == 1 { v = substr($0, length(p) + 1) } END { print v }' \
-            "$logs/all.log")
+        code=$(P="${todo[$i]}: exit " awk 'index($0, ENVIRON["P"]) == 1 { v = substr($0, length(ENVIRON["P"]) + 1) }
+                                          END { print v }' "$logs/all.log")
         code=${code:-$process_code}
-        [ "$process_code" = 124 ] && [ "$code" != 0 ] && code=124   # stopped by the time limit's TERM
-        grep -F "${todo[$i]}: " "$logs/all.log" | grep -v -F "${todo[$i]}: exit " | tail -n 2 > "$logs/$i.log"
+        [ "$process_code" = 124 ] && [ "$code" -gt 128 ] && code=124   # stopped by the time limit's TERM
+        P="${todo[$i]}: " awk 'index($0, ENVIRON["P"]) == 1 && index($0, ENVIRON["P"] "exit ") != 1' \
+            "$logs/all.log" | tail -n 2 > "$logs/$i.log"
     else
         wait "${pids[$i]}"
         code=$?

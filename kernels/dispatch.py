@@ -32,6 +32,7 @@ launches (`GPU.launches`), so a benchmark can say how many kernels a step runs.
 """
 import contextlib
 import contextvars
+import threading
 from pathlib import Path
 
 import numpy as np
@@ -131,15 +132,20 @@ class GpuBackend:
     max_blocks = 4096       # the grid-stride loop covers any n with a bounded grid
 
     def __init__(self):
-        self._modules = {}
+        self._modules, self._functions = {}, {}
+        self._loading = threading.Lock()   # threads' first uses of a kernel compile and load it once
         self.launches = 0       # kernels launched so far, for benchmarks
 
     def _function(self, source, name, dtype, args):
         """The compiled kernel {name}_f32/_f64 of `source` and `args` as C types (NumPy scalars, arrays as they are)."""
         import cupy  # here, not at the top: nothing else in kernels/ needs CuPy
-        if source not in self._modules:
-            self._modules[source] = cupy.RawModule(code=source_text(source), options=NVRTC_OPTIONS)
-        function = self._modules[source].get_function(kernel_name(name, dtype))
+        key = (source, kernel_name(name, dtype))
+        function = self._functions.get(key)
+        if function is None:
+            with self._loading:   # one compile and load, however many threads ask at once
+                if source not in self._modules:
+                    self._modules[source] = cupy.RawModule(code=source_text(source), options=NVRTC_OPTIONS)
+                function = self._functions.setdefault(key, self._modules[source].get_function(key[1]))
         # NumPy scalars, which CuPy passes as the C types T and long long; arrays as they are.
         as_c_type = {"real": np.dtype(dtype).type, "index": np.int64, "array": lambda a: a}
         return function, tuple(as_c_type[scalar_kind(a)](a) for a in args)

@@ -69,7 +69,8 @@ def stand_in_cupy():
     default_stream = types.SimpleNamespace(ptr=0)   # a run alone: CapturedStep makes a stream of its own
     cuda = types.SimpleNamespace(Stream=Stream, get_current_stream=lambda: default_stream,
                                  MemoryPool=lambda: types.SimpleNamespace(malloc=None,
-                                                                          free_all_blocks=lambda: freed.append(1)),
+                                                                          free_all_blocks=lambda: freed.append(1),
+                                                                          used_bytes=lambda: 0),
                                  freed=freed,   # a record of the pools freed, for the test of close()
                                  using_allocator=lambda malloc: contextlib.nullcontext())
     return types.SimpleNamespace(cuda=cuda), capturing
@@ -135,3 +136,32 @@ def test_close_frees_every_graph_and_a_next_step_captures_again(fake_graphs, tmp
     trainer.run()
     for name, value in params.items():
         np.testing.assert_array_equal(trainer.model.params[name], value, err_msg=name)
+
+
+def test_a_closed_pool_with_memory_in_use_is_kept_until_it_is_empty(monkeypatch):
+    """A pool must not die while arrays of it live on (their later release would cudaFree outside the lock):
+    close() keeps it among the retired pools, freeing it again at each close, until it holds nothing."""
+    monkeypatch.setattr(captured_step, "_RETIRED_POOLS", [])
+
+    class Pool:
+        def __init__(self, used):
+            self.used, self.frees = used, 0
+
+        def free_all_blocks(self):
+            self.frees += 1
+
+        def used_bytes(self):
+            return self.used
+
+    def closed(pool):
+        step = object.__new__(captured_step.CapturedStep)
+        step.stream, step.pool, step.graph, step.stats = types.SimpleNamespace(synchronize=lambda: None), pool, 1, 1
+        step.close()
+        assert step.graph is None and step.stats is None
+
+    held, empty = Pool(used=512), Pool(used=0)
+    closed(held)
+    assert captured_step._RETIRED_POOLS == [held] and held.frees == 1
+    held.used = 0   # the arrays that held it are gone
+    closed(empty)
+    assert captured_step._RETIRED_POOLS == [] and held.frees == 2 and empty.frees == 1

@@ -32,17 +32,12 @@ def model_xp(model):
     return get_array_module(*model.params.values())
 
 
-def model_array_module(model):
-    """numpy, or cupy for a model moved to the GPU (model.to('gpu')): where its images go to be encoded."""
-    return get_array_module(*model.params.values())
-
-
 def eval_codes(model, images_uint8, batch=500):
     """z = [mu, one_hot(argmax alpha_i) ...] of each image, encoded `batch` images at a time.
 
     images_uint8 (N, C, H, W) -> codes (N, D) on the host, D = cont + sum(disc); encoded on the model's device.
     """
-    xp = model_array_module(model)
+    xp = model_xp(model)
     return np.concatenate([to_numpy(model.eval_code(model.encode(data.to_float(images_uint8[i:i + batch], xp))))
                            for i in range(0, len(images_uint8), batch)])
 

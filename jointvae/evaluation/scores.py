@@ -19,7 +19,7 @@ import refnet
 from .. import data
 from ..models.objective import kl_terms
 from . import metrics
-from .inspection import eval_codes, model_array_module
+from .inspection import eval_codes, model_xp
 from .progress import EVERY, Progress
 
 RECON_SAMPLE = 10000   # dSprites or image-folder images for the reconstruction and KL figures
@@ -33,7 +33,7 @@ def encode_dataset(model, images_uint8, batch_size=500, progress=None):
     progress: a Progress advanced by each batch, or None.
     """
     recon, kl_sums, alphas = [], None, []
-    xp = model_array_module(model)   # the model's device: each batch goes there, its figures come back
+    xp = model_xp(model)   # the model's device: each batch goes there, its figures come back
     for start in range(0, len(images_uint8), batch_size):
         x = data.to_float(images_uint8[start:start + batch_size], xp)
         dist = model.encode(x)

@@ -73,14 +73,15 @@ def run_together(sweep, names, device=None, log=print):
 def _run_in_thread(sweep, name, device, stop, statuses, log, all_done):
     def named(line):   # interleaved lines from several runs: each says whose it is
         log(line if line.startswith(f"{name}:") else f"{name}: {line}")
+    stream = own_stream(device)   # kept to the end: destroying it, too, waits for the barrier
     try:
-        with own_stream(device):
+        with stream:
             statuses[name] = run_one(sweep, name, log=named, device=device, stop=stop)
     except Exception as e:
         named(f"error: {e}" if expected(e) else "failed:\n" + traceback.format_exc().rstrip())
         statuses[name] = 1
     finally:
-        all_done.wait()   # the thread ends (and its CUDA handles go) once no run can be capturing
+        all_done.wait()   # the thread ends (its stream and CUDA handles go) once no run can be capturing
 
 
 def own_stream(device):

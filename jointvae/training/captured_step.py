@@ -25,6 +25,7 @@ import kernels
 import refnet
 
 DEVICE_LOCK = threading.Lock()   # a capture (with its warm-up) or a release of graph memory, one at a time
+_RETIRED_POOLS = []              # pools of closed graphs whose memory is still in use somewhere (see close)
 
 
 def current_capturable_stream(cupy):
@@ -63,12 +64,19 @@ class CapturedStep:
         return self.static.stats_for_log(self.stats)
 
     def close(self):
-        """Wait for the replays, then drop the graph and free its memory pool (under DEVICE_LOCK: another
-        thread's capture must not see the device synchronized)."""
+        """Wait for the replays, then drop the graph and free its memory pool, under DEVICE_LOCK: another
+        thread's capture must not see the device synchronized.
+
+        Arrays of the pool may outlive the graph (the stats a raised exception's frame still holds); were the pool
+        to die with them in use, their memory would be freed with cudaFree whenever they go, outside the lock. So
+        a closed pool stays in _RETIRED_POOLS until it holds nothing, emptied at each close under the lock."""
         self.stream.synchronize()
         with DEVICE_LOCK:
             self.graph = self.stats = None
-            self.pool.free_all_blocks()
+            _RETIRED_POOLS.append(self.pool)
+            for pool in _RETIRED_POOLS:
+                pool.free_all_blocks()
+            _RETIRED_POOLS[:] = [pool for pool in _RETIRED_POOLS if pool.used_bytes()]
 
     def _capture(self):
         cupy, networks = self.cupy, self.static.networks.values()

@@ -14,6 +14,7 @@ import kernels
 import refnet
 
 from ..models.jointvae import draw_noise
+from .captured_step import DEVICE_LOCK
 
 
 def check_memory(model, batch_size, xp):
@@ -22,9 +23,13 @@ def check_memory(model, batch_size, xp):
     The estimate: the arrays of one image's forward (outputs and caches), times the batch, times 3 for the
     backward's gradients and temporaries, against the machine's memory (or the GPU's free memory)."""
     noise = draw_noise(model, 1, np.random.default_rng(0), xp)
-    # On a GPU, on our kernels as the step runs: cuBLAS would give this thread a handle whose destruction, when
-    # the thread ends, synchronizes the device and so breaks the graph capture of a run in another thread.
-    with refnet.use_ops(kernels.OPS) if xp is not np else contextlib.nullcontext():
+    # On a GPU, on our kernels as the step runs (cuBLAS would give this thread a handle whose destruction, when
+    # the thread ends, synchronizes the device), and holding DEVICE_LOCK, as the first use of our kernels loads
+    # their modules: neither may happen while a run in another thread captures its graph (captured_step.py).
+    with contextlib.ExitStack() as on_gpu:
+        if xp is not np:
+            on_gpu.enter_context(DEVICE_LOCK)
+            on_gpu.enter_context(refnet.use_ops(kernels.OPS))
         out, cache = model.forward(xp.zeros((1,) + model.image_shape, np.float32), noise)
     needed = 3 * batch_size * nbytes_of((out, cache))
     if xp is np:

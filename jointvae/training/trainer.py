@@ -99,10 +99,11 @@ class Trainer:
     def save_checkpoint(self):
         """checkpoint.npz (atomic) holds everything resume needs; weights.npz is the model alone.
 
-        Never with non-finite parameters: the last good checkpoint stays, and NonFiniteError says so."""
+        Never with non-finite parameters: the last good checkpoint stays, and NonFiniteError says so. The check
+        runs on the host: a first use of a device kernel here could meet another run's graph capture."""
         for network, (layer, _) in self.trained().items():
             for name, value in layer.params.items():
-                if not bool(self.xp.isfinite(value).all()):
+                if not np.isfinite(refnet.to_numpy(value)).all():
                     kept = (f"the checkpoint of step {self.checkpoint_step} is kept" if self.checkpoint_step
                             else "no checkpoint was written")
                     raise NonFiniteError(f"step {self.step}: {network} parameter {name} holds NaN or infinity; "
