@@ -34,6 +34,9 @@ elapsed() { echo $(( $(date +%s) - start )); }
 
 modes="threads processes"
 if [ "$DEVICE" = gpu ]; then
+    # For the record (it does not choose the mode): the runs' scoring on the GPU against the CPU's.
+    timeout 60 $PY -m pytest -q -p no:cacheprovider tests/test_gpu.py -k evaluation_on_the_gpu 2>&1 | tail -n 3 \
+        | tee -a "$OUT/spread.txt"
     timeout 120 $PY -m pytest -q -p no:cacheprovider tests/test_gpu.py -k together > "$WORK_LOG" 2>&1
     cat "$WORK_LOG" >> "$OUT/spread.txt"
     if grep -Eq "^[0-9]+ passed" "$WORK_LOG" && ! grep -Eq "[0-9]+ (failed|error)" "$WORK_LOG"; then
