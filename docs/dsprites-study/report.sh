@@ -1,0 +1,51 @@
+#!/usr/bin/env bash
+# The dSprites study's report, from whatever runs of the sweep are finished: run it again as more finish.
+#
+#   bash docs/dsprites-study/report.sh [SWEEP] [DOCS] [PRETRAINED]
+#       SWEEP       the study's sweep file (default docs/dsprites-study/sweep.toml; /work/study/dsprites.toml is
+#                   the same study with its runs outside the work tree)
+#       DOCS        where the committed report goes (default docs/dsprites-study)
+#       PRETRAINED  where the best run of each setting goes as a model folder (default pretrained)
+#
+# It writes:
+#   DOCS/collect.md, collect.csv, collect-units.md, collect.png, collect-scatter.png
+#       per setting (--by model): median, IQR and each seed of the scores; each run's KL per unit; the scatter of
+#       reconstruction against the FactorVAE metric (the FactorVAE paper's figures 4 and 5)
+#   DOCS/runs/NAME/    each finished run's eval.json and pictures (traversals, reconstructions, samples)
+#   PRETRAINED/dsprites-<model>/   the best run of each setting by the FactorVAE metric (sweep export --force)
+# Checkpoints stay where they are: only evaluations, pictures and the best models' weights are for git.
+set -euo pipefail
+SWEEP=${1:-docs/dsprites-study/sweep.toml}
+DOCS=${2:-docs/dsprites-study}
+PRETRAINED=${3:-pretrained}
+PY=${PYTHON:-python}
+
+out=$($PY -c "import sys; from jointvae.sweeps.sweep_file import load_sweep; print(load_sweep(sys.argv[1]).out)" "$SWEEP")
+finished=$($PY - "$SWEEP" <<'PYTHON'
+import sys
+from jointvae.sweeps.runs import state
+from jointvae.sweeps.sweep_file import load_sweep
+sweep = load_sweep(sys.argv[1])
+print("\n".join(p["name"] for p in sweep.points if state(sweep, p)["state"] == "evaluated"))
+PYTHON
+)
+if [ -z "$finished" ]; then
+    echo "no run of $SWEEP is finished and evaluated yet: nothing to report"
+    exit 0
+fi
+echo "finished runs: $(wc -l <<< "$finished")"
+
+$PY -m jointvae.sweep collect "$SWEEP" --by model \
+    --fields factorvae betavae mig recon_loss discrete_accuracy kl_cont kl_disc --scatter recon_loss factorvae
+mkdir -p "$DOCS/runs"
+for f in collect.md collect.csv collect-units.md collect.png collect-scatter.png; do
+    if [ -f "$out/$f" ]; then cp "$out/$f" "$DOCS/$f"; fi
+done
+
+while IFS= read -r name; do
+    $PY -m jointvae.visualize "$out/$name" --out "$DOCS/runs/$name" > /dev/null
+    cp "$out/$name/eval.json" "$DOCS/runs/$name/eval.json"
+    echo "$DOCS/runs/$name: eval.json and pictures"
+done <<< "$finished"
+
+$PY -m jointvae.sweep export "$SWEEP" --best factorvae --by model --to "$PRETRAINED" --prefix dsprites --force

@@ -1,0 +1,55 @@
+"""docs/dsprites-study/report.sh on a tiny copy of the study: two settings trained for 4 steps and scored with small
+votes, then the report: the table and scatter, each run's eval.json and pictures, the best run of each setting as a
+model folder. Before any run is finished it says so and writes nothing."""
+import json
+import os
+import shutil
+import subprocess
+import sys
+
+import pytest
+
+from jointvae import sweep as front_door
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+SCRIPT = os.path.join(ROOT, "docs", "dsprites-study", "report.sh")
+pytestmark = pytest.mark.skipif(shutil.which("bash") is None, reason="needs bash")
+
+
+def report(tmp_path, sweep):
+    env = {**os.environ, "PYTHON": sys.executable, "OPENBLAS_NUM_THREADS": "1",
+           "PYTHONPATH": ROOT + os.pathsep + os.environ.get("PYTHONPATH", "")}
+    done = subprocess.run(["bash", SCRIPT, str(sweep), str(tmp_path / "docs"), str(tmp_path / "pretrained")],
+                          env=env, capture_output=True, text=True, timeout=600)
+    return done.returncode, done.stdout + done.stderr
+
+
+def test_the_report_of_a_tiny_study(tmp_path, monkeypatch):
+    monkeypatch.setenv("JOINTVAE_DATA", str(tmp_path / "data"))
+    sweep = tmp_path / "study.json"
+    sweep.write_text(json.dumps({
+        "base": "dsprites", "out": "runs", "settings": {"steps": 4, "checkpoint_every": 4},
+        "grid": {"model": ["betavae", "factorvae"], "seed": [0]},
+        "evaluate": {"votes": [4, 2], "samples": 64}}))
+    code, out = report(tmp_path, sweep)
+    assert code == 0 and "nothing to report" in out, out
+    assert not (tmp_path / "docs").exists()
+
+    assert front_door.main(["run", str(sweep), "--workers", "2"]) == 0
+    code, out = report(tmp_path, sweep)
+    assert code == 0, out
+    docs = tmp_path / "docs"
+    for f in ("collect.md", "collect.csv", "collect-units.md", "collect-scatter.png"):
+        assert (docs / f).exists(), f
+    table = (docs / "collect.md").read_text()
+    assert "| betavae | factorvae | 1 |" in table and "| factorvae | mig | 1 |" in table   # model, field, n
+    for name in ("model=betavae,seed=0", "model=factorvae,seed=0"):
+        run = docs / "runs" / name
+        assert json.loads((run / "eval.json").read_text())["sweep_step"] == 4
+        assert any(p.suffix in (".png", ".gif") for p in run.iterdir())
+        assert not (run / "checkpoint.npz").exists()
+    for model in ("betavae", "factorvae"):
+        folder = tmp_path / "pretrained" / f"dsprites-{model}"
+        assert (folder / "weights.npz").exists() and (folder / "specs.json").exists()
+    code, out = report(tmp_path, sweep)   # again, as more runs finish: the model folders are replaced
+    assert code == 0, out
