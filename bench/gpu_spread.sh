@@ -6,6 +6,8 @@
 #   OUT=$OUT bash bench/gpu_spread.sh [SWEEP] [BUDGET_S] [NAME...]    # there, carry [".gpu-data"]
 #   bash bench/sweep_on_gpu.sh --unpack docs/mnist-spread/sweep.toml DIR/runs.tar.gz     # here, then commit
 #
+# TABLE=FILE skips the tests and the measurement and chooses by FILE, an earlier call's together.json (a second
+# call in the same session: carry it, e.g. in .gpu-data/).
 # BUDGET_S (default 450) is the whole script's time. NAME...: the points to take, in this order, as many as fit
 # (default: the next points without an eval.json). SPEC names what bench/runs_together.py times (default mnist;
 # dsprites-betavae, dsprites-jointvae, ... for the dSprites study's points), on the spec's own dataset as training
@@ -33,7 +35,10 @@ say() { echo "$@" | tee -a "$OUT/spread.txt"; }
 elapsed() { echo $(( $(date +%s) - start )); }
 
 modes="threads processes"
-if [ "$DEVICE" = gpu ]; then
+if [ -n "${TABLE:-}" ]; then   # a later call on the same kind of GPU: the table an earlier call measured
+    cp "$TABLE" "$OUT/together.json" || { say "error: cannot read TABLE=$TABLE"; exit 1; }
+    say "the table of $TABLE, not measured again"
+elif [ "$DEVICE" = gpu ]; then
     # For the record (it does not choose the mode): the runs' scoring on the GPU against the CPU's.
     timeout 60 $PY -m pytest -q -p no:cacheprovider tests/test_gpu.py -k evaluation_on_the_gpu 2>&1 | tail -n 3 \
         | tee -a "$OUT/spread.txt"
@@ -46,9 +51,11 @@ if [ "$DEVICE" = gpu ]; then
         modes="processes"
     fi
 fi
-real=$([ "$REAL_DATA" = 1 ] && echo --real-data)
-timeout 150 $PY -m bench.runs_together --device "$DEVICE" --spec "$SPEC" $real --counts $COUNTS --modes $modes \
-    --steps "$BENCH_STEPS" --json "$OUT/together.json" 2>&1 | tee -a "$OUT/spread.txt"
+if [ -z "${TABLE:-}" ]; then
+    real=$([ "$REAL_DATA" = 1 ] && echo --real-data)
+    timeout 150 $PY -m bench.runs_together --device "$DEVICE" --spec "$SPEC" $real --counts $COUNTS --modes $modes \
+        --steps "$BENCH_STEPS" --json "$OUT/together.json" 2>&1 | tee -a "$OUT/spread.txt"
+fi
 
 # How many points fit in what is left: K x steps / rate(K) + start and evaluation, by the table just measured.
 left=$(( BUDGET - $(elapsed) - 30 ))   # 30 s for the archive and the way back

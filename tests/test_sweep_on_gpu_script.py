@@ -113,3 +113,11 @@ def test_the_spread_script_takes_named_points_in_order(folder):
     out = done.stdout + done.stderr
     assert done.returncode == 0, out
     assert "seed=2: exit 0" in out and "seed=0: exit 0" in out and "seed=1: exit" not in out   # K = 2: the first two
+    # A second call chooses by the first call's table, without measuring again.
+    table = folder / "table.json"
+    table.write_text((folder / "out" / "together.json").read_text())
+    done = subprocess.run(["bash", os.path.join(ROOT, "bench", "gpu_spread.sh"), str(sweep), "400", "seed=1"],
+                          env={**environment, "TABLE": str(table)}, capture_output=True, text=True, timeout=300)
+    out = done.stdout + done.stderr
+    assert done.returncode == 0 and "not measured again" in out and "seed=1: exit 0" in out, out
+    assert "steps/s (all)" not in out
