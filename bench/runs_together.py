@@ -14,7 +14,6 @@ Processes share a GPU by taking turns (no MPS); the streams of one process can r
 time. What fits in a call: runs_that_fit() turns the table into how many runs of S steps end within a limit.
 """
 import argparse
-import json
 import multiprocessing
 import os
 import queue
@@ -26,6 +25,7 @@ import numpy as np
 
 import refnet
 from jointvae.models.specs import DEFAULT_SPECS, MNIST_SPEC, image_shape, validate_spec
+from jointvae.sweeps.runs import write_json
 from jointvae.sweeps.together import own_stream
 from jointvae.training.trainer import Trainer
 
@@ -176,13 +176,6 @@ def main(argv=None):
     if args.json:
         print(f"wrote {args.json}")
 
-
-def write_json(path, value):
-    tmp = path + ".tmp"
-    with open(tmp, "w", encoding="utf-8") as f:
-        json.dump(value, f, indent=2)
-        f.write("\n")
-    os.replace(tmp, path)
 
 
 if __name__ == "__main__":
