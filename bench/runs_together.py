@@ -177,6 +177,5 @@ def main(argv=None):
         print(f"wrote {args.json}")
 
 
-
 if __name__ == "__main__":
     main()

@@ -33,14 +33,18 @@ def test_weights_are_the_model_alone(folder):
         np.testing.assert_array_equal(model.params[name], value, err_msg=name)
 
 
+def table_cells(line):
+    """'| a | b |' -> ['a', 'b']"""
+    return [c.strip() for c in line.strip("|").split("|")]
+
+
 @pytest.mark.parametrize("folder", FOLDERS, ids=lambda f: f.name)
 def test_readme_row_is_eval_json(folder):
     scores = json.loads((folder / "eval.json").read_text())
-    row = next(line for line in (folder / "README.md").read_text().splitlines() if "(this one)" in line)
-    cells = [c.strip() for c in row.strip("|").split("|")]
-    header = next(line for line in (folder / "README.md").read_text().splitlines() if line.startswith("| run |"))
-    names = [c.strip() for c in header.strip("|").split("|")]
-    for name, cell in zip(names, cells):
+    lines = (folder / "README.md").read_text().splitlines()
+    header = next(line for line in lines if line.startswith("| run |"))
+    row = next(line for line in lines if "(this one)" in line)
+    for name, cell in zip(table_cells(header), table_cells(row)):
         if name in scores:
             assert float(cell) == pytest.approx(scores[name], rel=5e-4), name
 
