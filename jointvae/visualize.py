@@ -7,6 +7,8 @@ Pictures of a trained model, written as PNGs and GIFs into --out:
     samples_disc{i}.png     one row per value of discrete latent i, continuous codes from the prior
     traversal_cont.png      one row per continuous unit, ranked by KL, from Phi^-1(0.05) to Phi^-1(0.95);
                             without data or a training log, ranked by how much each unit changes the picture
+    traversal_from_image.png  the same rows around a data image's code: the image, its reconstruction, then
+                            its code with the unit swept, the other latents kept (only with data)
     traversal.gif           the same units side by side, swept from Phi^-1(0.05) to Phi^-1(0.95) and back
                             (every model with continuous units)
     traversal_disc.png      one row per discrete latent, over its K values
@@ -65,8 +67,8 @@ def build_parser():
     p.add_argument("--seed", type=int, default=0,
                    help="seed of the prior samples and of the sample of test images shown (default: 0)")
     p.add_argument("--units", type=int, metavar="N",
-                   help="traversal_cont.png and traversal.gif show only the N highest-ranked continuous units "
-                        "(default: all)")
+                   help="traversal_cont.png, traversal_from_image.png and traversal.gif show only the N "
+                        "highest-ranked continuous units (default: all)")
     return p
 
 

@@ -235,6 +235,22 @@ def test_units_ranked_by_their_effect_on_the_picture():
     assert order == [2, 0, 1] and effect[2] > effect[0] > 100 * effect[1]
 
 
+def test_traversal_from_an_image_keeps_the_image_and_sweeps_one_unit_a_row():
+    model = rgb_model()
+    w = model.params["latent_to_features.0.weight"]      # (256, latent): column j carries unit j
+    w[:, 0] *= 200                                      # unit 0 changes the picture visibly
+    w[:, 1] = 0                                         # unit 1 is ignored by the decoder
+    image = (np.random.default_rng(0).random((3, 64, 64)) * 255).astype(np.uint8)
+    picture = pictures.traversal_from_image(model, image, [0, 1])
+    assert picture.shape == (2 * 66 + 2, 12 * 66 + 2, 3)       # 2 units x (image, reconstruction, 10 values)
+    tiles = picture[2:, 2:].reshape(2, 66, 12, 66, 3)[:, :64, :, :64]     # (unit, y, column, x, rgb)
+    assert np.array_equal(tiles[0, :, 0], image.transpose(1, 2, 0))      # column 0 is the image itself
+    assert np.array_equal(tiles[0, :, 1], tiles[1, :, 1])                # then the same reconstruction
+    swept, ignored = tiles[0, :, 2:].astype(int), tiles[1, :, 2:].astype(int)
+    assert np.abs(swept[:, -1] - swept[:, 0]).max() > 20                 # unit 0 changes the picture
+    assert np.abs(ignored - tiles[1, :, 1:2]).max() <= 1                 # unit 1 leaves it as reconstructed
+
+
 def test_visualize_an_rgb_model_without_data(tmp_path):
     model = rgb_model()
     model.params["latent_to_features.0.weight"][:, 0] = 0

@@ -40,7 +40,7 @@ def test_pictures_of_a_published_model(tmp_path):
     paths = write_all(str(tmp_path), model=model)
     names = sorted(os.path.basename(p) for p in paths)
     assert names == ["reconstructions.png", "samples_disc0.png", "traversal.gif", "traversal_cont.png",
-                     "traversal_disc.png"]
+                     "traversal_disc.png", "traversal_from_image.png"]
     traversal = imageio.imread(tmp_path / "traversal_cont.png")
     assert traversal.shape == (6 * 66 + 2, 10 * 66 + 2)      # 6 units x 10 steps of 64x64, 2px gaps
     assert traversal.std() > 10                             # not blank

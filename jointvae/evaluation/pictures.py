@@ -5,6 +5,7 @@
     prior_samples(model, rng)                            codes from the prior, decoded (no data needed)
     samples_per_category(model, i, rng)                  a row per category of discrete latent i
     continuous_traversal(model, units)                   a row per unit, swept over inspection.traversal_values()
+    traversal_from_image(model, image, units)            the same sweep from one image's code instead of from 0
     traversal_frames(model, units)                       the same sweep as an animation: a frame per value
     discrete_traversal(model)                            a row per discrete latent, over its categories
     save_epoch_frame(trainer, epoch)                     the trainer's epoch callback: frames/epoch_NNNN.png
@@ -23,7 +24,7 @@ from refnet import to_numpy
 
 from .. import data
 from ..models.model_folder import load_model
-from .inspection import TRAVERSAL_STEPS, decode, model_xp, one_hot, traversal_values
+from .inspection import TRAVERSAL_STEPS, decode, edit_strip, model_xp, one_hot, traversal_values
 from .scores import encode_dataset
 
 SAMPLES_PER_ROW = 10
@@ -99,6 +100,18 @@ def traversal_images(model, unit_order, steps=TRAVERSAL_STEPS):
 def continuous_traversal(model, unit_order, steps=TRAVERSAL_STEPS):
     """Rows: continuous units in `unit_order`; columns: that unit swept, the others 0, discrete codes fixed to 0."""
     return tile(traversal_images(model, unit_order, steps))
+
+
+def traversal_from_image(model, image, unit_order, steps=TRAVERSAL_STEPS):
+    """Rows: continuous units in `unit_order`; columns: the image, its eval-mode reconstruction, then its code
+    with that unit swept over traversal_values(steps) and every other latent kept at the image's value.
+
+    image uint8 (C, H, W) -> uint8 picture of len(unit_order) x (2 + steps) tiles. This is the FactorVAE paper's
+    traversal: around a real code, a unit's row shows what it changes in a picture the model knows, where
+    continuous_traversal's all-zero code may decode to no image of the data at all (dSprites: a faint blur).
+    """
+    values = traversal_values(steps)
+    return tile(np.stack([edit_strip(model, image, values, unit=unit) for unit in unit_order]))
 
 
 def traversal_frames(model, unit_order, steps=GIF_STEPS, columns=GIF_COLUMNS):
@@ -243,6 +256,9 @@ def write_all(out_dir, model=None, dataset=None, seed=0, units=None, source=None
     if model.latent_spec["cont"]:
         order = continuous_units_ranked(model, images, source)[:units]
         save("traversal_cont.png", continuous_traversal(model, order))
+        if images is not None:   # around a random image, as the FactorVAE paper's traversals; its own generator
+            anchor = images[np.random.default_rng(seed).integers(len(images))]    # leaves rng's draws as they were
+            save("traversal_from_image.png", traversal_from_image(model, anchor, order))
         path = os.path.join(out_dir, "traversal.gif")
         save_gif(path, traversal_frames(model, order))
         written.append(path)
