@@ -7,8 +7,8 @@ Pictures of a trained model, written as PNGs and GIFs into --out:
     samples_disc{i}.png     one row per value of discrete latent i, continuous codes from the prior
     traversal_cont.png      one row per continuous unit, ranked by KL, from Phi^-1(0.05) to Phi^-1(0.95);
                             without data or a training log, ranked by how much each unit changes the picture
-    traversal_from_image.png  the same rows around a data image's code: the image, its reconstruction, then
-                            its code with the unit swept, the other latents kept (only with data)
+    traversal_from_image.png  the same rows from a random data image's code: the image, its reconstruction,
+                            then its code with the unit set to each value, the other latents kept (with data)
     traversal.gif           the same units side by side, swept from Phi^-1(0.05) to Phi^-1(0.95) and back
                             (every model with continuous units)
     traversal_disc.png      one row per discrete latent, over its K values

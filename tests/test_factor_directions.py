@@ -7,11 +7,13 @@ from jointvae.evaluation.directions import angle_degrees, factor_directions
 NAMES = ("posX", "posY")
 
 
-def codes(theta, n=4000, seed=0):
-    """Two independent uniform factors (32 classes), coded by two units rotated by theta, plus a dead unit."""
+def codes(theta, spreads=(1.0, 1.0), seed=0):
+    """Two independent factors of 32 classes (the whole grid, so that they are exactly uncorrelated), each scaled
+    by its spread, coded by two units rotated by theta, then a dead unit -> mu (1024, 3), factors (1024, 2)."""
     rng = np.random.default_rng(seed)
-    factors = rng.integers(0, 32, (n, 2))
-    u = (factors - 15.5) / 9.2
+    factors = np.stack(np.meshgrid(np.arange(32), np.arange(32), indexing="ij"), axis=-1).reshape(-1, 2)
+    n = len(factors)
+    u = (factors - 15.5) / 9.23 * spreads
     c, s = np.cos(theta), np.sin(theta)
     mu = np.c_[c * u[:, 0] - s * u[:, 1], s * u[:, 0] + c * u[:, 1], rng.normal(0, 0.01, n)]
     return mu, factors
@@ -29,20 +31,47 @@ def test_an_aligned_code_reads_each_factor_off_one_unit():
 
 
 @pytest.mark.parametrize("degrees", [30, 45, 60])
-def test_a_rotated_code_holds_the_factors_along_orthogonal_mixes(degrees):
-    found = factor_directions(*codes(np.radians(degrees)), NAMES)
+@pytest.mark.parametrize("spreads", [(1.0, 1.0), (3.0, 1.0), (1.0, 0.2)])
+def test_a_rotated_code_holds_the_factors_along_orthogonal_mixes(degrees, spreads):
+    found = factor_directions(*codes(np.radians(degrees), spreads), NAMES)
     x, y = found["factors"]["posX"], found["factors"]["posY"]
     share = max(np.cos(np.radians(degrees)), np.sin(np.radians(degrees))) ** 2
-    assert x["largest_share"] == pytest.approx(share, abs=0.03) and y["largest_share"] == pytest.approx(share, abs=0.03)
+    assert x["largest_share"] == pytest.approx(share, abs=1e-6) and y["largest_share"] == pytest.approx(share, abs=1e-6)
     assert x["r2"] > 0.999 and y["spearman"] > 0.999             # the information is all there
-    assert angle_degrees(x["direction"], y["direction"]) == pytest.approx(90, abs=3)
+    assert angle_degrees(x["direction"], y["direction"]) == pytest.approx(90, abs=0.5)
+    assert np.sum(np.square(x["direction"])) == pytest.approx(1)
+
+
+def test_a_nearly_dead_unit_barely_moves_a_direction():
+    mu, factors = codes(np.radians(45))
+    noisy = mu[:, :2] + np.random.default_rng(1).normal(0, 0.3, (len(mu), 2))
+    weak = 0.06 * (factors[:, 0] - 15.5) / 9.23                 # active (std 0.06) and exact, but small
+    found = factor_directions(np.c_[noisy, weak], factors, NAMES)
+    assert found["units"] == [0, 1, 2]
+    x = found["factors"]["posX"]
+    assert abs(x["direction"][2]) < 0.1 and x["largest_unit"] != 2     # least squares would lean on it
+    assert x["r2"] > 0.999                                      # though it reads posX best
+
+
+def test_a_factor_no_unit_moves_with_has_no_direction():
+    mu, factors = codes(0.0)
+    found = factor_directions(mu[:, :1], factors, NAMES)          # one unit, posX's; the grid: posY uncorrelated
+    assert found["factors"]["posX"]["largest_unit"] == 0
+    y = found["factors"]["posY"]
+    assert y["largest_unit"] is None and y["largest_share"] == 0 and np.isnan(y["spearman"])
 
 
 def test_a_code_of_one_factor_reads_the_other_poorly():
     mu, factors = codes(0.0)
     found = factor_directions(mu[:, [0, 2]] * [1, 100], factors, NAMES)     # posX, and noise made active
     assert found["factors"]["posX"]["r2"] > 0.999 and found["factors"]["posY"]["r2"] < 0.01
-    assert found["factors"]["posY"]["largest_share"] >= 0.5        # a direction is a unit vector, however weak
+
+
+def test_a_monotone_but_curved_code_orders_the_factor_perfectly():
+    mu, factors = codes(0.0)
+    found = factor_directions(np.c_[np.exp(3 * mu[:, 0]), mu[:, 2]], factors, NAMES, "posX")   # curved; dead unit
+    x = found["factors"]["posX"]
+    assert x["spearman"] > 0.999 and x["r2"] < 0.8                 # ordered exactly, read linearly in part
 
 
 def test_the_angle_ignores_the_sign_of_a_direction():
@@ -50,14 +79,21 @@ def test_the_angle_ignores_the_sign_of_a_direction():
     assert angle_degrees([1, 0], [-1, 1]) == pytest.approx(45)
 
 
-def test_no_active_unit_is_a_clear_error():
-    mu, factors = codes(0.0)
-    with pytest.raises(ValueError, match="no continuous unit"):
-        factor_directions(mu * 1e-3, factors, NAMES)
+@pytest.mark.parametrize("change, message", [
+    (lambda mu, f: (mu * 1e-3, f, NAMES, None), "no continuous unit"),
+    (lambda mu, f: (mu, f, NAMES, ["posX", "scale"]), "no factor named 'scale': the factors are posX, posY"),
+    (lambda mu, f: (mu, f * [1, 0], NAMES, "posY"), "factor posY takes one value only"),
+])
+def test_what_cannot_be_read_is_a_clear_error(change, message):
+    with pytest.raises(ValueError, match=message):
+        factor_directions(*change(*codes(0.0)))
 
 
-def test_a_monotone_but_curved_code_orders_the_factor_perfectly():
-    mu, factors = codes(0.0)
-    found = factor_directions(np.c_[np.exp(3 * mu[:, 0]), mu[:, 2]], factors, NAMES)    # posX, curved; dead unit
-    x = found["factors"]["posX"]
-    assert x["spearman"] > 0.999 and x["r2"] < 0.8                 # ordered exactly, read linearly in part
+def test_a_name_alone_is_one_factor():
+    found = factor_directions(*codes(0.0), NAMES, which="posY")
+    assert list(found["factors"]) == ["posY"]
+
+
+def test_a_direction_of_length_0_has_no_angle():
+    with pytest.raises(ValueError, match="length 0"):
+        angle_degrees([0, 0], [1, 0])

@@ -3,8 +3,9 @@
     python docs/dsprites-study/directions.py MODEL_FOLDER [MODEL_FOLDER ...] [--images 5000] [--seed 0]
 
 Each model encodes the same --images images, their factors drawn uniformly with --seed; the eval-mode codes'
-continuous means are read by jointvae.evaluation.directions (see there for r2, Spearman and the largest
-unit's share). The last column is the angle between the directions that read posX and posY.
+continuous means are read by jointvae.evaluation.directions (see there for the direction, r2 and Spearman);
+the two units that take most of each direction are shown with their shares. The last column is the angle
+between the directions of posX and posY.
 """
 import argparse
 import os
@@ -29,7 +30,7 @@ def main(argv=None):
         raise SystemExit(f"error: --images must be at least 10, got {args.images}")
     factors = dsprites.sample_factors(args.images, np.random.default_rng(args.seed))
     images = dsprites.render(factors)
-    print("| model | active units | factor | r2 | Spearman | largest unit (share) | angle posX-posY |")
+    print("| model | active units | factor | r2 | Spearman | largest units (share) | angle posX-posY |")
     print("|---|---|---|---|---|---|---|")
     for folder in args.models:
         model = load_model(folder)
@@ -38,9 +39,10 @@ def main(argv=None):
         angle = angle_degrees(found["factors"]["posX"]["direction"], found["factors"]["posY"]["direction"])
         for i, name in enumerate(FACTORS):
             f = found["factors"][name]
+            shares = np.square(f["direction"])
+            largest = ", ".join(f"cont.{found['units'][k]} {shares[k]:.2f}" for k in np.argsort(-shares)[:2])
             print(f"| {os.path.normpath(folder) if i == 0 else ''} | {len(found['units']) if i == 0 else ''} | "
-                  f"{name} | {f['r2']:.3f} | {f['spearman']:.3f} | cont.{f['largest_unit']} "
-                  f"({f['largest_share']:.2f}) | {f'{angle:.1f}' if i == 0 else ''} |")
+                  f"{name} | {f['r2']:.3f} | {f['spearman']:.3f} | {largest} | {f'{angle:.1f}' if i == 0 else ''} |")
     return 0
 
 

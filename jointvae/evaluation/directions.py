@@ -1,18 +1,22 @@
-"""Where a factor lies in a code: the direction of the active continuous units that reads it linearly.
+"""Where a factor lies in a code: the direction in which the active continuous units move with it.
 
-A disentangled code reads each factor off one unit; a rotated code reads it off a mix of units, and the
-FactorVAE metric, the beta-VAE metric and MIG, which all look at units one at a time, score it low although
-the information is there. For the active continuous units (global std above metrics.PRUNE_STD), standardised
-to Z (n, A), and a factor's values y standardised:
+A disentangled code holds each factor in one unit; a rotated code holds it in a mix of units, and the FactorVAE
+metric, the beta-VAE metric and MIG, which all look at units one at a time, score it low although the
+information is there. For the active continuous units (global std >= metrics.PRUNE_STD, as the FactorVAE
+metric prunes), centred to z (n, A) but not rescaled (every unit is on its prior's N(0, 1) scale), and a
+factor's values standardised to y:
 
-    w = argmin |Z w - y|^2,  d = w / |w|        the factor's direction in the units, (A,)
-    r2 = 1 - mean((Z w - y)^2)                  how much of y the units hold linearly
-    spearman = rho(Z d, y)                      how well the units order y along d (any monotone reading)
-    largest_share = max_i d_i^2                 1: one unit reads it; 1/A: every unit alike
+    d = cov(z, y) / |cov(z, y)|                 the factor's direction: how the code moves as the factor grows
+    r2 = 1 - min_w mean((z w - y)^2)            how much of y the units hold linearly (least squares)
+    spearman = rho(z d, y)                      how well the code orders y along d (any monotone reading)
+    largest_share = max_i d_i^2                 1: one unit holds it; 1/A: every unit alike
 
-The angle between two factors' directions is 90 degrees when they are read along orthogonal directions, as
-two independent factors are in a code that is only rotated away from the units. Meant for ordered factors
-(dSprites' position and scale): a categorical or circular factor has no linear direction.
+A factor no unit moves with (|cov(z, y)| below 1e-9 of the units' spread) gets the zero direction, a largest
+share of 0, no largest unit (None) and a Spearman of nan.
+
+Two independent factors coded by units rotated by theta get directions 90 degrees apart, with largest shares
+max(cos^2 theta, sin^2 theta), whatever their spreads; a nearly dead unit gets a weight as small as its spread.
+Meant for ordered factors (dSprites' position and scale): a categorical or circular factor has no direction.
 
     found = factor_directions(mu (n, C), factors int (n, F), factor_names, which=("posX", "posY"))
     angle_degrees(found["factors"]["posX"]["direction"], found["factors"]["posY"]["direction"])
@@ -23,34 +27,42 @@ from .inspection import correlations
 from .metrics import PRUNE_STD
 
 
-def standardise(x):
-    """x (n, ...) -> (x - mean) / std along axis 0."""
-    return (x - x.mean(axis=0)) / x.std(axis=0)
-
-
 def factor_directions(mu, factors, factor_names, which=None):
     """mu float (n, C) continuous codes, factors int (n, F) their factor classes -> {"units": active unit
     indices (A,), "factors": {name: {"direction" (A,), "r2", "spearman", "largest_unit", "largest_share"}}}
-    for the factors named in `which` (default: all). Raises ValueError when no unit is active."""
+    for the factors named in `which` (a name or names; default: all). Raises ValueError, naming the problem,
+    when no unit is active, a name is not a factor, or a factor takes one value only."""
+    names = list(factor_names)
+    which = names if which is None else [which] if isinstance(which, str) else list(which)
+    unknown = [name for name in which if name not in names]
+    if unknown:
+        raise ValueError(f"no factor named {', '.join(map(repr, unknown))}: the factors are {', '.join(names)}")
     mu = np.asarray(mu, np.float64)
-    active = np.flatnonzero(mu.std(axis=0) > PRUNE_STD)
+    active = np.flatnonzero(mu.std(axis=0) >= PRUNE_STD)
     if len(active) == 0:
-        raise ValueError(f"no continuous unit has a standard deviation above {PRUNE_STD}: nothing to read")
-    z = standardise(mu[:, active])
+        raise ValueError(f"no continuous unit has a standard deviation of {PRUNE_STD} or more: nothing to read")
+    z = mu[:, active] - mu[:, active].mean(axis=0)
     found = {}
-    for name in which or factor_names:
-        y = standardise(np.asarray(factors, np.float64)[:, list(factor_names).index(name)])
+    for name in which:
+        y = np.asarray(factors, np.float64)[:, names.index(name)]
+        if y.std() == 0:
+            raise ValueError(f"factor {name} takes one value only in these codes: it has no direction")
+        y = (y - y.mean()) / y.std()
+        d = z.T @ y / len(y)                                # cov(z, y), (A,)
+        moves = np.linalg.norm(d) > 1e-9 * np.linalg.norm(z.std(axis=0))   # |cov| <= std: else rounding only
+        d = d / np.linalg.norm(d) if moves else np.zeros_like(d)
         w = np.linalg.lstsq(z, y, rcond=None)[0]
-        d = w / np.linalg.norm(w)
         found[name] = {"direction": d.tolist(),
                        "r2": float(1 - np.mean((z @ w - y) ** 2)),
                        "spearman": correlations(z @ d, y)[1],
-                       "largest_unit": int(active[np.argmax(d ** 2)]),
+                       "largest_unit": int(active[np.argmax(d ** 2)]) if moves else None,
                        "largest_share": float(np.max(d ** 2))}
     return {"units": active.tolist(), "factors": found}
 
 
 def angle_degrees(d1, d2):
-    """The angle between two directions as lines (0 to 90 degrees): the sign of a direction is arbitrary."""
-    cos = abs(float(np.dot(d1, d2))) / (np.linalg.norm(d1) * np.linalg.norm(d2))
-    return float(np.degrees(np.arccos(min(cos, 1.0))))
+    """The angle between two directions as lines, 0 to 90 degrees: the sign of a direction is arbitrary."""
+    n1, n2 = np.linalg.norm(d1), np.linalg.norm(d2)
+    if n1 == 0 or n2 == 0:
+        raise ValueError("a direction of length 0 has no angle")
+    return float(np.degrees(np.arccos(min(abs(float(np.dot(d1, d2))) / (n1 * n2), 1.0))))

@@ -223,7 +223,8 @@ def kl_plot(out_dir, path):
 
 def write_all(out_dir, model=None, dataset=None, seed=0, units=None, source=None, note=print):
     """Write every picture into out_dir; returns the paths written. units: show only the first `units`
-    continuous units of the ranking in traversal_cont.png and traversal.gif (default: all).
+    continuous units of the ranking in traversal_cont.png, traversal_from_image.png and traversal.gif
+    (default: all).
 
     source: the model's folder, where a training run keeps log.jsonl (the KL ranking and plot) and frames/
     (training.gif); default out_dir, as when the trainer writes its own run's pictures. note(line) says
@@ -256,8 +257,9 @@ def write_all(out_dir, model=None, dataset=None, seed=0, units=None, source=None
     if model.latent_spec["cont"]:
         order = continuous_units_ranked(model, images, source)[:units]
         save("traversal_cont.png", continuous_traversal(model, order))
-        if images is not None:   # around a random image, as the FactorVAE paper's traversals; its own generator
-            anchor = images[np.random.default_rng(seed).integers(len(images))]    # leaves rng's draws as they were
+        if images is not None:   # a random image, as in the FactorVAE paper's traversals; a generator of its
+            anchor = images[np.random.default_rng([seed, 1]).integers(len(images))]   # own leaves rng's draws as
+                                                                                      # they were
             save("traversal_from_image.png", traversal_from_image(model, anchor, order))
         path = os.path.join(out_dir, "traversal.gif")
         save_gif(path, traversal_frames(model, order))
