@@ -1,6 +1,6 @@
 """docs/dsprites-study/report.sh on a tiny copy of the study: two settings trained for 4 steps and scored with small
-votes, then the report: the table and scatter, each run's eval.json and pictures, the best run of each setting as a
-model folder. Before any run is finished it says so and writes nothing."""
+votes, then the report: the table and scatter, each run's eval.json and pictures, where the factors lie in each
+run's code, the best run of each setting as a model folder. Before any run is finished it says so and writes nothing."""
 import importlib.util
 import json
 import os
@@ -53,6 +53,10 @@ def test_the_report_of_a_tiny_study(tmp_path, monkeypatch):
         assert json.loads((run / "eval.json").read_text())["sweep_step"] == 4
         assert any(p.suffix in (".png", ".gif") for p in run.iterdir())
         assert not (run / "checkpoint.npz").exists()
+    directions = (docs / "directions.md").read_text().splitlines()
+    assert directions[0].startswith("| model | active units | factor |")
+    for name in ("model=betavae,seed=0", "model=factorvae,seed=0"):     # a row each, read or said unreadable
+        assert sum(name in line for line in directions) == 1, directions
     for model in ("betavae", "factorvae"):
         folder = tmp_path / "pretrained" / f"dsprites-{model}"
         assert (folder / "weights.npz").exists() and (folder / "specs.json").exists()

@@ -35,12 +35,18 @@ def main(argv=None):
     for folder in args.models:
         model = load_model(folder)
         mu = eval_codes(model, images)[:, :model.latent_spec["cont"]]
-        found = factor_directions(mu, factors, dsprites.FACTOR_NAMES, FACTORS)
-        angle = angle_degrees(found["factors"]["posX"]["direction"], found["factors"]["posY"]["direction"])
+        try:
+            found = factor_directions(mu, factors, dsprites.FACTOR_NAMES, FACTORS)
+        except ValueError as e:     # a code that holds nothing to read (no active unit): say so in its row
+            print(f"| {os.path.normpath(folder)} | 0 | {e} | | | | |")
+            continue
+        x, y = (found["factors"][name]["direction"] for name in ("posX", "posY"))
+        angle = angle_degrees(x, y) if np.any(x) and np.any(y) else float("nan")
         for i, name in enumerate(FACTORS):
             f = found["factors"][name]
             shares = np.square(f["direction"])
-            largest = ", ".join(f"cont.{found['units'][k]} {shares[k]:.2f}" for k in np.argsort(-shares)[:2])
+            largest = ", ".join(f"cont.{found['units'][k]} {shares[k]:.2f}" for k in np.argsort(-shares)[:2]
+                                if shares[k] > 0) or "none moves with it"
             print(f"| {os.path.normpath(folder) if i == 0 else ''} | {len(found['units']) if i == 0 else ''} | "
                   f"{name} | {f['r2']:.3f} | {f['spearman']:.3f} | {largest} | {f'{angle:.1f}' if i == 0 else ''} |")
     return 0

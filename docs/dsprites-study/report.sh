@@ -12,6 +12,7 @@
 #       per setting (--by model): median, IQR and each seed of the scores; each run's KL per unit; the scatter of
 #       reconstruction against the FactorVAE metric (the FactorVAE paper's figures 4 and 5)
 #   DOCS/runs/NAME/    each finished run's eval.json and pictures (traversals, reconstructions, samples)
+#   DOCS/directions.md where posX, posY and scale lie in each finished run's code (directions.py beside this)
 #   PRETRAINED/dsprites-<model>/   the best run of each setting by the FactorVAE metric (sweep export --force)
 # Checkpoints stay where they are: only evaluations, pictures and the best models' weights are for git.
 set -euo pipefail
@@ -47,5 +48,12 @@ while IFS= read -r name; do
     cp "$out/$name/eval.json" "$DOCS/runs/$name/eval.json"
     echo "$DOCS/runs/$name: eval.json and pictures"
 done <<< "$finished"
+
+script="$(cd "$(dirname "$0")" && pwd)/directions.py"
+names=()
+while IFS= read -r name; do names+=("$name"); done <<< "$finished"
+directions=$(cd "$out" && $PY "$script" "${names[@]}")      # from inside OUT: the rows name the runs alone
+printf '%s\n' "$directions" > "$DOCS/directions.md"
+echo "$DOCS/directions.md: where position and scale lie in each run's code"
 
 $PY -m jointvae.sweep export "$SWEEP" --best factorvae --by model --to "$PRETRAINED" --prefix dsprites --force
