@@ -42,9 +42,10 @@ def factor_directions(mu, factors, factor_names, which=None):
     if len(active) == 0:
         raise ValueError(f"no continuous unit has a standard deviation of {PRUNE_STD} or more: nothing to read")
     z = mu[:, active] - mu[:, active].mean(axis=0)
+    factors = np.asarray(factors, np.float64)
     found = {}
     for name in which:
-        y = np.asarray(factors, np.float64)[:, names.index(name)]
+        y = factors[:, names.index(name)]
         if y.std() == 0:
             raise ValueError(f"factor {name} takes one value only in these codes: it has no direction")
         y = (y - y.mean()) / y.std()
