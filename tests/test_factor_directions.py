@@ -2,7 +2,7 @@
 import numpy as np
 import pytest
 
-from jointvae.evaluation.directions import angle_degrees, factor_directions
+from jointvae.evaluation.directions import angle_degrees, factor_directions, rotation_dependence, turn
 
 NAMES = ("posX", "posY")
 
@@ -97,3 +97,62 @@ def test_a_name_alone_is_one_factor():
 def test_a_direction_of_length_0_has_no_angle():
     with pytest.raises(ValueError, match="length 0"):
         angle_degrees([0, 0], [1, 0])
+
+
+def test_codes_holding_nan_are_named_as_such():
+    mu, factors = codes(0.0)
+    mu[5, 1] = np.nan
+    with pytest.raises(ValueError, match="1 values that are NaN or infinite"):
+        factor_directions(mu, factors, NAMES)
+
+
+# ---------------------------------------------------------------- can a TC penalty see a rotation?
+
+def rotated(z, degrees):
+    """Turn the plane of z (n, 2) by +degrees: a code whose independent axes lie at that angle."""
+    t = np.radians(degrees)
+    return z @ np.array([[np.cos(t), np.sin(t)], [-np.sin(t), np.cos(t)]])
+
+
+def test_turning_by_the_codes_angle_gives_back_its_axes():
+    z = np.random.default_rng(4).normal(size=(10, 2))
+    assert turn(rotated(z, 30), 30) == pytest.approx(z, abs=1e-12)
+    assert turn(z, 90) == pytest.approx(np.c_[z[:, 1], -z[:, 0]], abs=1e-12)
+
+
+def test_independent_uniform_units_depend_on_each_other_once_rotated():
+    z = np.random.default_rng(0).uniform(-1, 1, (20000, 2))
+    mi = rotation_dependence(z, [0, 45])
+    bias = 19 ** 2 / (2 * len(z))
+    assert mi[0] == pytest.approx(bias, abs=0.003)      # independent: only the estimate's bias
+    assert mi[1] > 0.2                                  # the square turned into a diamond
+
+
+def test_the_least_dependent_angle_turns_a_rotated_code_back():
+    z = rotated(np.random.default_rng(1).uniform(-1, 1, (20000, 2)), 30)
+    degrees = np.arange(0, 90, 5)
+    assert degrees[np.argmin(rotation_dependence(z, degrees))] == 30
+
+
+def test_independent_gaussian_units_look_alike_at_every_angle():
+    z = np.random.default_rng(2).standard_normal((20000, 2))
+    mi = rotation_dependence(z, np.arange(0, 90, 15))
+    assert np.ptp(mi) < 0.003 and np.all(mi < 0.012)    # the bias, 0.009, and noise: nothing for TC to prefer
+
+
+def test_dependence_repeats_every_quarter_turn_and_ignores_each_units_scale():
+    z = rotated(np.random.default_rng(3).uniform(-1, 1, (5000, 2)), 20)
+    degrees = np.arange(0, 90, 10)
+    assert rotation_dependence(z, degrees + 90) == pytest.approx(rotation_dependence(z, degrees), abs=1e-12)
+    stretched = np.c_[np.sinh(3 * z[:, 0]), 0.01 * z[:, 1]]          # monotone in each unit
+    assert rotation_dependence(stretched, [0])[0] == pytest.approx(rotation_dependence(z, [0])[0], abs=1e-12)
+
+
+@pytest.mark.parametrize("z, message", [
+    (np.zeros((500, 3)), r"shape \(n, 2\)"),
+    (np.zeros((100, 2)), "too few"),
+    (np.full((500, 2), np.nan), "NaN"),
+])
+def test_rotation_dependence_refuses_what_it_cannot_measure(z, message):
+    with pytest.raises(ValueError, match=message):
+        rotation_dependence(z, [0])

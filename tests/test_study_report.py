@@ -18,7 +18,7 @@ pytestmark = pytest.mark.skipif(shutil.which("bash") is None, reason="needs bash
 
 
 def report(tmp_path, sweep):
-    env = {**os.environ, "PYTHON": sys.executable, "OPENBLAS_NUM_THREADS": "1",
+    env = {**os.environ, "PYTHON": sys.executable, "OPENBLAS_NUM_THREADS": "1", "ROTATION_IMAGES": "500",
            "PYTHONPATH": ROOT + os.pathsep + os.environ.get("PYTHONPATH", "")}
     done = subprocess.run(["bash", SCRIPT, str(sweep), str(tmp_path / "docs"), str(tmp_path / "pretrained")],
                           env=env, capture_output=True, text=True, timeout=600)
@@ -57,6 +57,9 @@ def test_the_report_of_a_tiny_study(tmp_path, monkeypatch):
     assert directions[0].startswith("| model | active units | factor |")
     for name in ("model=betavae,seed=0", "model=factorvae,seed=0"):     # a row each, read or said unreadable
         assert sum(name in line for line in directions) == 1, directions
+    rotation = (docs / "rotation.md").read_text()
+    for name in ("model=betavae,seed=0", "model=factorvae,seed=0"):     # a table each, or why there is none
+        assert sum(line.startswith(name + ":") for line in rotation.splitlines()) == 1, rotation
     for model in ("betavae", "factorvae"):
         folder = tmp_path / "pretrained" / f"dsprites-{model}"
         assert (folder / "weights.npz").exists() and (folder / "specs.json").exists()

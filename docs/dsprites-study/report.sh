@@ -13,6 +13,8 @@
 #       reconstruction against the FactorVAE metric (the FactorVAE paper's figures 4 and 5)
 #   DOCS/runs/NAME/    each finished run's eval.json and pictures (traversals, reconstructions, samples)
 #   DOCS/directions.md where posX, posY and scale lie in each finished run's code (directions.py beside this)
+#   DOCS/rotation.md   whether a TC penalty could see the turn of each run's position plane (rotation.py beside
+#                      this, on ROTATION_IMAGES sampled codes, default 20000: about 20 s a run)
 #   PRETRAINED/dsprites-<model>/   the best run of each setting by the FactorVAE metric (sweep export --force)
 # Checkpoints stay where they are: only evaluations, pictures and the best models' weights are for git.
 set -euo pipefail
@@ -55,5 +57,8 @@ while IFS= read -r name; do names+=("$name"); done <<< "$finished"
 directions=$(cd "$out" && $PY "$script" "${names[@]}")      # from inside OUT: the rows name the runs alone
 printf '%s\n' "$directions" > "$DOCS/directions.md"
 echo "$DOCS/directions.md: where position and scale lie in each run's code"
+rotation=$(cd "$out" && $PY "$(dirname "$script")/rotation.py" "${names[@]}" --images "${ROTATION_IMAGES:-20000}")
+printf '%s\n' "$rotation" > "$DOCS/rotation.md"
+echo "$DOCS/rotation.md: the dependence of each run's position plane, turned"
 
 $PY -m jointvae.sweep export "$SWEEP" --best factorvae --by model --to "$PRETRAINED" --prefix dsprites --force

@@ -20,11 +20,17 @@ Meant for ordered factors (dSprites' position and scale): a categorical or circu
 
     found = factor_directions(mu (n, C), factors int (n, F), factor_names, which=("posX", "posY"))
     angle_degrees(found["factors"]["posX"]["direction"], found["factors"]["posY"]["direction"])
+
+Whether a total-correlation penalty (FactorVAE) can see such a rotation: rotation_dependence(z (n, 2), degrees)
+gives the mutual information between two units of sampled codes after turning their plane by each angle. TC
+prefers the angle of least dependence; where that is not the factor-aligned angle, the penalty has no reason to
+turn the code to the factors. Independent uniform units depend on each other once rotated; independent Gaussian
+units of equal spread do not, at any angle.
 """
 import numpy as np
 
-from .inspection import correlations
-from .metrics import PRUNE_STD
+from .inspection import correlations, ranks
+from .metrics import PRUNE_STD, mutual_information
 
 
 def factor_directions(mu, factors, factor_names, which=None):
@@ -38,6 +44,8 @@ def factor_directions(mu, factors, factor_names, which=None):
     if unknown:
         raise ValueError(f"no factor named {', '.join(map(repr, unknown))}: the factors are {', '.join(names)}")
     mu = np.asarray(mu, np.float64)
+    if not np.isfinite(mu).all():
+        raise ValueError(f"the codes hold {np.size(mu) - np.isfinite(mu).sum()} values that are NaN or infinite")
     active = np.flatnonzero(mu.std(axis=0) >= PRUNE_STD)
     if len(active) == 0:
         raise ValueError(f"no continuous unit has a standard deviation of {PRUNE_STD} or more: nothing to read")
@@ -67,3 +75,37 @@ def angle_degrees(d1, d2):
     if n1 == 0 or n2 == 0:
         raise ValueError("a direction of length 0 has no angle")
     return float(np.degrees(np.arccos(min(abs(float(np.dot(d1, d2))) / (n1 * n2), 1.0))))
+
+
+def equal_frequency_bins(values, bins):
+    """values (n,) -> int (n,) in [0, bins): the bin of each value's rank, n / bins values to a bin. A monotone
+    rescaling of the values leaves the bins as they are, so an MI over them does not depend on a unit's scale."""
+    return np.minimum(((ranks(values) - 1) * bins / len(values)).astype(np.int64), bins - 1)
+
+
+def turn(z, degrees):
+    """z (n, 2) -> [u, v] (n, 2), its plane turned by `degrees`: u = z_1 cos t + z_2 sin t, v = -z_1 sin t + z_2 cos t."""
+    t = np.radians(degrees)
+    return z @ np.array([[np.cos(t), -np.sin(t)], [np.sin(t), np.cos(t)]])
+
+
+def rotation_dependence(z, degrees, bins=20):
+    """z float (n, 2) two units of sampled codes, degrees (k,) -> MI in nats (k,) of the plane turned by each angle:
+
+        [u, v] = turn(z, t) = [z_1 cos t + z_2 sin t,  -z_1 sin t + z_2 cos t]    I(u; v), equal-frequency bins
+
+    The plug-in estimate is biased up by about (bins - 1)^2 / (2 n) nats, alike at every angle. I(t + 90) = I(t).
+    """
+    z = np.asarray(z, np.float64)
+    if z.ndim != 2 or z.shape[1] != 2:
+        raise ValueError(f"expected the codes of two units, shape (n, 2), got {z.shape}")
+    if len(z) < bins * bins:
+        raise ValueError(f"{len(z)} codes are too few for {bins} x {bins} bins: give at least {bins * bins}")
+    if not np.isfinite(z).all():
+        raise ValueError("the codes hold values that are NaN or infinite")
+    z = z - z.mean(axis=0)
+    out = []
+    for deg in np.asarray(degrees, np.float64):
+        u, v = turn(z, deg).T
+        out.append(mutual_information(equal_frequency_bins(u, bins), bins, equal_frequency_bins(v, bins), bins))
+    return np.array(out)
