@@ -8,7 +8,9 @@ direction and the largest other unit of posY's, jointvae.evaluation.directions) 
 degrees; each row gives the mutual information between the two turned axes (rotation_dependence) and how each
 axis orders posX and posY (|Spearman|). The factor-aligned angle is where the first axis orders posX and the
 second posY best (or the other way round: turning by 90 degrees swaps the axes, so angles are given in
-(-45, 45]). A TC penalty prefers the angle of least mutual information.
+(-45, 45]). A TC penalty prefers the angle of least mutual information. The heading also says how much of posX's and
+posY's directions (directions.py's shares) the plane holds: where it holds much less than all, position spreads
+over more than two units, and no turn of the plane lines its axes up with the factors.
 """
 import argparse
 import os
@@ -35,18 +37,29 @@ def sampled_codes(model, factors, rng):
     return np.concatenate(out)
 
 
-def position_units(model, factors):
-    """The largest unit of posX's direction, and the largest other unit of posY's (from the mean codes).
-    Raises ValueError, naming the problem, where fewer than two units are active."""
+def position_directions(model, factors):
+    """factor_directions of posX and posY in the mean codes of the rendered factors. Raises ValueError, naming
+    the problem, where fewer than two units are active."""
     mu = eval_codes(model, dsprites.render(factors))[:, :model.latent_spec["cont"]]
     found = factor_directions(mu, factors, dsprites.FACTOR_NAMES, ("posX", "posY"))
+    if len(found["units"]) < 2:
+        raise ValueError(f"only {len(found['units'])} continuous unit is active: no plane to turn")
+    return found
+
+
+def position_units(found):
+    """The largest unit of posX's direction, and the largest other unit of posY's."""
     units = np.array(found["units"])
-    if len(units) < 2:
-        raise ValueError(f"only {len(units)} continuous unit is active: no plane to turn")
     first = units[np.argmax(np.square(found["factors"]["posX"]["direction"]))]
     shares = np.square(found["factors"]["posY"]["direction"])
     shares[units == first] = -1
     return int(first), int(units[np.argmax(shares)])
+
+
+def share_in_plane(found, name, plane):
+    """How much of factor `name`'s direction lies in the plane of the units `plane`: 1 where the two units
+    hold all of it, so that turning the plane can line an axis up with it."""
+    return float(sum(d * d for unit, d in zip(found["units"], found["factors"][name]["direction"]) if unit in plane))
 
 
 def signed(degrees):
@@ -73,16 +86,14 @@ def main(argv=None):
         model = load_model(folder)
         rng = np.random.default_rng(args.seed)
         factors = dsprites.sample_factors(args.images, rng)
-        if args.units:
-            a, b = args.units
-            if not all(0 <= u < model.latent_spec["cont"] for u in (a, b)) or a == b:
-                raise SystemExit(f"error: --units must be two different continuous units of {folder}, got {a} {b}")
-        else:
-            try:
-                a, b = position_units(model, factors[:5000])
-            except ValueError as e:     # a code with fewer than two active units has no plane to turn: say so
-                print(f"{os.path.normpath(folder)}: {e}\n")
-                continue
+        try:
+            found = position_directions(model, factors[:5000])
+        except ValueError as e:     # a code with fewer than two active units has no plane to turn: say so
+            print(f"{os.path.normpath(folder)}: {e}\n")
+            continue
+        a, b = args.units or position_units(found)
+        if not all(0 <= u < model.latent_spec["cont"] for u in (a, b)) or a == b:
+            raise SystemExit(f"error: --units must be two different continuous units of {folder}, got {a} {b}")
         z = sampled_codes(model, factors, rng)[:, [a, b]].astype(np.float64)
         mi = rotation_dependence(z, DEGREES)
         pos = [factors[:, dsprites.FACTOR_NAMES.index(name)] for name in ("posX", "posY")]
@@ -94,7 +105,9 @@ def main(argv=None):
         least = DEGREES[np.argmin(mi)]
         print(f"{os.path.normpath(folder)}: cont.{a} and cont.{b} of {args.images} sampled codes; kurtosis "
               f"{kurtosis(z[:, 0]):.2f} and {kurtosis(z[:, 1]):.2f}; least dependent at {signed(least)} degrees, "
-              f"factor-aligned at {signed(aligned)}; estimate bias about {19 ** 2 / (2 * len(z)):.4f} nats\n")
+              f"factor-aligned at {signed(aligned)}; estimate bias about {19 ** 2 / (2 * len(z)):.4f} nats; the "
+              f"plane holds {share_in_plane(found, 'posX', (a, b)):.2f} of posX's direction and "
+              f"{share_in_plane(found, 'posY', (a, b)):.2f} of posY's\n")
         print("| turned by (degrees) | MI (nats) | axis 1: posX, posY | axis 2: posX, posY |")
         print("|---|---|---|---|")
         for deg, dependence, rhos in rows:
