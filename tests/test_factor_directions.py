@@ -2,7 +2,7 @@
 import numpy as np
 import pytest
 
-from jointvae.evaluation.directions import angle_degrees, factor_directions, rotation_dependence, turn
+from jointvae.evaluation.directions import angle_degrees, dependence_bias, factor_directions, rotation_dependence, turn
 
 NAMES = ("posX", "posY")
 
@@ -123,7 +123,7 @@ def test_turning_by_the_codes_angle_gives_back_its_axes():
 def test_independent_uniform_units_depend_on_each_other_once_rotated():
     z = np.random.default_rng(0).uniform(-1, 1, (20000, 2))
     mi = rotation_dependence(z, [0, 45])
-    bias = 19 ** 2 / (2 * len(z))
+    bias = dependence_bias(len(z))
     assert mi[0] == pytest.approx(bias, abs=0.003)      # independent: only the estimate's bias
     assert mi[1] > 0.2                                  # the square turned into a diamond
 
@@ -132,6 +132,7 @@ def test_the_least_dependent_angle_turns_a_rotated_code_back():
     z = rotated(np.random.default_rng(1).uniform(-1, 1, (20000, 2)), 30)
     degrees = np.arange(0, 90, 5)
     assert degrees[np.argmin(rotation_dependence(z, degrees))] == 30
+    assert rotation_dependence(z, 30) == pytest.approx(rotation_dependence(z, [30]))    # one angle alone
 
 
 def test_independent_gaussian_units_look_alike_at_every_angle():

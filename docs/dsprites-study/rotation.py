@@ -19,7 +19,8 @@ import numpy as np
 
 from jointvae import load_model
 from jointvae.data import dsprites, to_float
-from jointvae.evaluation.directions import factor_directions, rotation_dependence, turn
+from jointvae.evaluation.directions import (DEPENDENCE_BINS, dependence_bias, factor_directions,
+                                            rotation_dependence, turn)
 from jointvae.evaluation.inspection import correlations, eval_codes, model_xp
 from jointvae.models.jointvae import draw_noise
 from refnet import to_numpy
@@ -80,8 +81,9 @@ def main(argv=None):
     p.add_argument("--images", type=int, default=40000, help="images drawn and encoded (default: 40000)")
     p.add_argument("--seed", type=int, default=1, help="seed of the factors and the noise (default: 1)")
     args = p.parse_args(argv)
-    if args.images < 400:
-        raise SystemExit(f"error: --images must be at least 400 (20 x 20 bins), got {args.images}")
+    if args.images < DEPENDENCE_BINS ** 2:
+        raise SystemExit(f"error: --images must be at least {DEPENDENCE_BINS ** 2} ({DEPENDENCE_BINS} x "
+                         f"{DEPENDENCE_BINS} bins), got {args.images}")
     for folder in args.models:
         model = load_model(folder)
         rng = np.random.default_rng(args.seed)
@@ -105,7 +107,7 @@ def main(argv=None):
         least = DEGREES[np.argmin(mi)]
         print(f"{os.path.normpath(folder)}: cont.{a} and cont.{b} of {args.images} sampled codes; kurtosis "
               f"{kurtosis(z[:, 0]):.2f} and {kurtosis(z[:, 1]):.2f}; least dependent at {signed(least)} degrees, "
-              f"factor-aligned at {signed(aligned)}; estimate bias about {19 ** 2 / (2 * len(z)):.4f} nats; the "
+              f"factor-aligned at {signed(aligned)}; estimate bias about {dependence_bias(len(z)):.4f} nats; the "
               f"plane holds {share_in_plane(found, 'posX', (a, b)):.2f} of posX's direction and "
               f"{share_in_plane(found, 'posY', (a, b)):.2f} of posY's\n")
         print("| turned by (degrees) | MI (nats) | axis 1: posX, posY | axis 2: posX, posY |")

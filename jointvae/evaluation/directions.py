@@ -32,6 +32,8 @@ import numpy as np
 from .inspection import correlations, ranks
 from .metrics import PRUNE_STD, mutual_information
 
+DEPENDENCE_BINS = 20    # equal-frequency bins of each turned axis in rotation_dependence
+
 
 def factor_directions(mu, factors, factor_names, which=None):
     """mu float (n, C) continuous codes, factors int (n, F) their factor classes -> {"units": active unit
@@ -89,12 +91,12 @@ def turn(z, degrees):
     return z @ np.array([[np.cos(t), -np.sin(t)], [np.sin(t), np.cos(t)]])
 
 
-def rotation_dependence(z, degrees, bins=20):
+def rotation_dependence(z, degrees, bins=DEPENDENCE_BINS):
     """z float (n, 2) two units of sampled codes, degrees (k,) -> MI in nats (k,) of the plane turned by each angle:
 
         [u, v] = turn(z, t) = [z_1 cos t + z_2 sin t,  -z_1 sin t + z_2 cos t]    I(u; v), equal-frequency bins
 
-    The plug-in estimate is biased up by about (bins - 1)^2 / (2 n) nats, alike at every angle. I(t + 90) = I(t).
+    The plug-in estimate is biased up by about dependence_bias(n, bins) nats, alike at every angle. I(t + 90) = I(t).
     """
     z = np.asarray(z, np.float64)
     if z.ndim != 2 or z.shape[1] != 2:
@@ -105,7 +107,12 @@ def rotation_dependence(z, degrees, bins=20):
         raise ValueError("the codes hold values that are NaN or infinite")
     z = z - z.mean(axis=0)
     out = []
-    for deg in np.asarray(degrees, np.float64):
+    for deg in np.atleast_1d(np.asarray(degrees, np.float64)):
         u, v = turn(z, deg).T
         out.append(mutual_information(equal_frequency_bins(u, bins), bins, equal_frequency_bins(v, bins), bins))
     return np.array(out)
+
+
+def dependence_bias(n, bins=DEPENDENCE_BINS):
+    """The plug-in MI's upward bias for n independent samples over bins x bins cells: (bins - 1)^2 / (2 n) nats."""
+    return (bins - 1) ** 2 / (2 * n)
