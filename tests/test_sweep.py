@@ -304,6 +304,49 @@ def test_collect_scatter_has_a_dot_per_run(env, capsys):
         assert (env / "runs" / "collect-scatter.png").exists() and "collect-scatter.png" in err
 
 
+def test_collect_scatter_takes_reference_points_and_refuses_bad_ones(env):
+    path = write_sweep(env, grid=[{"model": ["betavae"], "seed": [0]}])
+    sweep = load_sweep(path)
+    fake_finished_runs(sweep, {p["name"]: {"recon_loss": 50.0, "factorvae": 0.5} for p in sweep.points})
+    scatter = ["--scatter", "recon_loss", "factorvae"]
+    assert front_door.main(["collect", str(path), *scatter, "--reference", "a paper", "45", "0.82",
+                            "--reference", "a model", "34", "0.86"]) == 0
+    for bad, why in ((["--reference", "p", "45", "high"], "X and Y must be numbers, got '45' and 'high'"),
+                     (["--reference", "p", "nan", "0.8"], "X and Y must be finite"),
+                     (["--reference", "p", "45", "inf"], "X and Y must be finite")):
+        with pytest.raises(SystemExit, match=why):
+            front_door.main(["collect", str(path), *scatter, *bad])
+    with pytest.raises(SystemExit, match="--reference goes with --scatter"):
+        front_door.main(["collect", str(path), "--reference", "p", "45", "0.8"])
+
+
+def test_scatter_draws_each_reference_as_a_labelled_star(env, tmp_path):
+    pytest.importorskip("matplotlib")
+    from jointvae.sweeps import collect as collect_module
+    path = write_sweep(env, grid=[{"model": ["betavae"], "seed": [0]}])
+    sweep = load_sweep(path)
+    fake_finished_runs(sweep, {p["name"]: {"recon_loss": 50.0, "factorvae": 0.5} for p in sweep.points})
+    drawn = {}
+    plt = collect_module._pyplot()
+    real_savefig = plt.Figure.savefig
+
+    def keep_axes(fig, *args, **kwargs):   # read what was drawn before the figure is closed
+        ax = fig.axes[0]
+        drawn["labels"] = (ax.get_xlabel(), ax.get_ylabel())
+        drawn["notes"] = [t.get_text() for t in ax.texts]
+        drawn["stars"] = [c.get_offsets().tolist() for c in ax.collections][1:]
+        return real_savefig(fig, *args, **kwargs)
+
+    plt.Figure.savefig = keep_axes
+    try:
+        collect_module.scatter(str(tmp_path / "s.png"), sweep, "recon_loss", "factorvae",
+                               references=[("a paper", 45.0, 0.82)])
+    finally:
+        plt.Figure.savefig = real_savefig
+    assert drawn["labels"] == ("reconstruction error (BCE summed over pixels)", "FactorVAE metric")
+    assert "a paper" in drawn["notes"] and drawn["stars"] == [[[45.0, 0.82]]]
+
+
 def test_the_live_table_gives_each_running_run_its_rate_and_eta(tmp_path):
     from jointvae.sweeps.engines import Task
     from jointvae.sweeps.local import LocalEngine

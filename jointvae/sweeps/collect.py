@@ -13,6 +13,15 @@ from .runs import field_value, load_results
 
 DEFAULT_FIELDS = ("discrete_accuracy", "recon_loss", "factorvae", "betavae", "mig")
 
+# What a figure's axis says for the usual evaluate fields; any other field is named as it is.
+FIELD_LABELS = {
+    "recon_loss": "reconstruction error (BCE summed over pixels)",
+    "factorvae": "FactorVAE metric",
+    "betavae": "β-VAE metric",
+    "mig": "MIG",
+    "discrete_accuracy": "test accuracy of the discrete latent",
+}
+
 
 def default_fields(results):
     """The usual evaluate fields that the results have (at least recon_loss)."""
@@ -144,10 +153,11 @@ def scatter_points(sweep, x, y, by=None):
     return found
 
 
-def scatter(path, sweep, x, y, by=None):
+def scatter(path, sweep, x, y, by=None, references=()):
     """A PNG with one dot per evaluated run, field x across and field y up, a colour per setting (as the FactorVAE
-    paper's figures 4 and 5 put reconstruction error against the disentanglement metric). -> path, or None
-    without matplotlib or without runs that have both fields."""
+    paper's figures 4 and 5 put reconstruction error against the disentanglement metric), and each of
+    `references`, (label, x, y) points from elsewhere (a paper's figure, a published model), as a labelled grey
+    star. -> path, or None without matplotlib or without runs that have both fields."""
     found = scatter_points(sweep, x, y, by)
     plt = _pyplot()
     if not found or plt is None:
@@ -159,9 +169,16 @@ def scatter(path, sweep, x, y, by=None):
         for px, py, seed in pairs:
             ax.annotate(str(seed), (px, py), xytext=(3, 3), textcoords="offset points", fontsize=6,
                         color=dots.get_facecolor()[0])
-    ax.set_xlabel(x)
-    ax.set_ylabel(y)
-    ax.set_title(f"{y} against {x}: one dot per run (seed beside it)", fontsize=9)
+    middle = np.median([px for pairs in found.values() for px, _, _ in pairs] + [r[1] for r in references])
+    for label, px, py in references:
+        ax.scatter([px], [py], s=90, marker="*", color="0.35", zorder=3)
+        right = px <= middle   # the label on the side with room, so that it stays inside the axes
+        ax.annotate(label, (px, py), xytext=(6 if right else -6, -3), textcoords="offset points", fontsize=6,
+                    color="0.25", ha="left" if right else "right")
+    ax.set_xlabel(FIELD_LABELS.get(x, x))
+    ax.set_ylabel(FIELD_LABELS.get(y, y))
+    ax.set_title("one dot per run (seed beside it)" + ("; stars: figures from elsewhere" if references else ""),
+                 fontsize=9)
     ax.grid(alpha=0.3)
     ax.legend(fontsize=7)
     fig.tight_layout()
@@ -216,10 +233,10 @@ def unit_table(sweep):
     return "\n".join(lines) + "\n" if len(lines) > 2 else ""
 
 
-def collect(sweep, fields=None, by=None, scatter_fields=None, log=print, hist_field=None):
+def collect(sweep, fields=None, by=None, scatter_fields=None, log=print, hist_field=None, references=()):
     """Write collect.md, collect.csv, collect-units.md (each run's KL per unit) and, with matplotlib, collect.png,
-    collect-scatter.png (scatter_fields=(x, y)) and collect-hist.png (hist_field) into the sweep's out; -> the
-    markdown table."""
+    collect-scatter.png (scatter_fields=(x, y), with the (label, x, y) `references` as stars) and collect-hist.png
+    (hist_field) into the sweep's out; -> the markdown table."""
     by, fields, rows = gather(sweep, fields, by)
     markdown, text = tables(by, rows)
     os.makedirs(sweep.out, exist_ok=True)
@@ -239,6 +256,6 @@ def collect(sweep, fields=None, by=None, scatter_fields=None, log=print, hist_fi
         log(f"wrote {path}" if path else f"no histogram: no evaluated run has {hist_field}, or no matplotlib")
     if scatter_fields:
         x, y = scatter_fields
-        path = scatter(os.path.join(sweep.out, "collect-scatter.png"), sweep, x, y, by)
+        path = scatter(os.path.join(sweep.out, "collect-scatter.png"), sweep, x, y, by, references)
         log(f"wrote {path}" if path else f"no scatter: no evaluated run has both {x} and {y}, or no matplotlib")
     return markdown
