@@ -247,6 +247,33 @@ def test_collapsed_units_are_pruned_and_take_no_votes():
     assert result["score"] == 1.0
 
 
+
+def test_a_quiet_unit_with_rare_spikes_passes_the_prune_and_takes_the_votes():
+    """The FactorVAE metric's weak spot that the dSprites study met: a unit that is 0 for all but one image in
+    1,024 has a global std of about 0.16 (kept at the 0.05 cut) yet no variance in most batches of 64, so it is
+    the argmin whatever factor a vote fixed. A higher cut prunes it and gives the oracle its score back."""
+    layout = {"cont": 5, "disc": [3]}
+
+    def with_spikes(x):
+        z = oracle(x)
+        z[:, :4] += 0.01 * np.sin(x @ NOISE_W[:, :4] + 0.5)             # so that the oracle's units are not exact
+        spike = 5.0 * ((x[:, 3] == 0) & (x[:, 4] == 0))                # posX and posY both 0: 1 image in 1,024
+        return np.concatenate([z[:, :4], spike[:, None], z[:, 4:]], axis=1)
+
+    kept = metrics.factorvae_metric(with_spikes, layout, DATA, 0, n_scale=20000, **SMALL)
+    assert kept["active"][4] and 0.1 < np.sqrt(kept["global_variance"][4]) < 0.25
+    votes = np.array(kept["train_votes"])
+    assert votes[:, 4].sum() > 0.8 * votes.sum() and kept["score"] < 0.5
+    pruned = metrics.factorvae_metric(with_spikes, layout, DATA, 0, n_scale=20000, prune_std=0.3, **SMALL)
+    assert not pruned["active"][4] and pruned["score"] == 1.0
+
+
+def test_metric_seeds_are_the_seeds_all_metrics_uses():
+    result = metrics.all_metrics(mixed, MIXED_LAYOUT, DATA, 7, n_train=50, n_eval=50, n_mig=500)
+    assert metrics.metric_seeds(7) == {name: result[name]["seed"] for name in metrics.METRICS}
+    assert metrics.metric_seeds(7) != metrics.metric_seeds(8)
+
+
 # ---------------------------------------------------------------- bad input
 
 

@@ -417,6 +417,16 @@ def mig(represent, layout, dataset, rng, n=10000, bins=MIG_BINS, chunk=CHUNK):
 # ---------------------------------------------------------------- all three
 
 
+METRICS = ("factorvae", "betavae", "mig")
+
+
+def metric_seeds(rng):
+    """{metric name: the seed all_metrics gives it} for rng (an int seed or a Generator), so that one metric can
+    be scored again, alone, with the votes all_metrics drew for it."""
+    drawn = np.random.default_rng(rng).integers(0, 2**63 - 1, size=len(METRICS))
+    return dict(zip(METRICS, (int(s) for s in drawn)))
+
+
 def all_metrics(represent, layout, dataset, rng, n_train=10000, n_eval=5000, batch=64, n_mig=10000,
                 chunk=CHUNK, n_scale=10000):
     """{'factorvae': ..., 'betavae': ..., 'mig': ..., 'seconds': {...}}.
@@ -424,16 +434,15 @@ def all_metrics(represent, layout, dataset, rng, n_train=10000, n_eval=5000, bat
     Each metric gets its own generator seeded from rng, so each result is the one it would give alone
     with that seed, whatever runs before it.
     """
-    rng = np.random.default_rng(rng)
-    seeds = [int(s) for s in rng.integers(0, 2**63 - 1, size=3)]
+    seeds = metric_seeds(rng)
     runs = {"factorvae": lambda r: factorvae_metric(represent, layout, dataset, r, n_train, n_eval, batch,
                                                     n_scale=n_scale, chunk=chunk),
             "betavae": lambda r: betavae_metric(represent, layout, dataset, r, n_train, n_eval, batch,
                                                 chunk=chunk),
             "mig": lambda r: mig(represent, layout, dataset, r, n=n_mig, chunk=chunk)}
     result, seconds = {}, {}
-    for (name, run), seed in zip(runs.items(), seeds):
+    for name, run in runs.items():
         start = time.perf_counter()
-        result[name] = {"seed": seed, **run(np.random.default_rng(seed))}
+        result[name] = {"seed": seeds[name], **run(np.random.default_rng(seeds[name]))}
         seconds[name] = round(time.perf_counter() - start, 3)
     return {**result, "seconds": seconds}

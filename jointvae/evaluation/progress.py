@@ -1,6 +1,6 @@
 """Time-based progress of a long count (images encoded): a line at most every few seconds, with rate and ETA.
 
-    progress = Progress(737280, "encoding the code table", log=print_to_stderr, every=5.0)
+    progress = Progress(737280, "encoding the code table", log=stderr_line, every=5.0)
     for chunk in ...:
         ...
         progress.advance(len(chunk))

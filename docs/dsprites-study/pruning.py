@@ -1,0 +1,89 @@
+"""Which units win the FactorVAE metric's votes, and its score as it prunes more: one markdown table per model.
+
+    python docs/dsprites-study/pruning.py MODEL_FOLDER [MODEL_FOLDER ...] [--thresholds 0.05 0.1 0.2 0.5]
+                                          [--votes 10000 5000] [--samples 10000] [--seed 0]
+
+The FactorVAE metric leaves out a unit whose eval-mode code has a global standard deviation under 0.05
+(disentanglement_lib's default, metrics.PRUNE_STD), and compares the others by their variance within a vote's
+batch over their global variance. A unit that carries almost nothing can still pass: its mean moves by a tenth of
+the prior's spread (KL about 0.005 nats) and passes the cut, and if that small spread comes mostly from a few
+images, most batches hold none of them, and the unit looks fixed in every vote, whatever factor was fixed.
+
+Each model encodes all 737,280 dSprites images once (evaluate's code table: about 7 minutes a model on one
+core), then scores the metric at each threshold with the votes `python -m jointvae.evaluate MODEL --seed S`
+draws, so the row at 0.05 is evaluate's score. The heading gives each unit's global standard deviation and, when
+an eval.json lies beside the model, its KL; each row the units kept, the score, and the share of the training
+votes that went to units with less than KL_QUIET nats (when the KL is known).
+"""
+import argparse
+import json
+import os
+
+import numpy as np
+
+from jointvae import data, load_model
+from jointvae.evaluation import metrics
+from jointvae.evaluation.inspection import eval_codes
+from jointvae.evaluation.progress import Progress, stderr_line
+from jointvae.evaluation.scores import CodeTable
+
+KL_QUIET = 0.1   # nats: a unit below this carries almost nothing (the study's active units carry 1 to 4 nats)
+
+
+def unit_kl(folder):
+    """{unit name: KL} from the eval.json beside the model, or {} without one."""
+    path = os.path.join(folder, "eval.json")
+    if not os.path.exists(path):
+        return {}
+    with open(path, encoding="utf-8") as f:
+        return {u["unit"]: u["kl"] for u in json.load(f).get("kl_per_unit_ranked", [])}
+
+
+def main(argv=None):
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("models", nargs="+", help="model folders (specs.json + weights.npz) trained on dSprites")
+    p.add_argument("--thresholds", type=float, nargs="+", default=[metrics.PRUNE_STD, 0.1, 0.2, 0.5],
+                   help="global standard deviations under which a unit is pruned (default: 0.05 0.1 0.2 0.5)")
+    p.add_argument("--votes", type=int, nargs=2, default=[10000, 5000], metavar=("TRAIN", "EVAL"),
+                   help="training and evaluation votes, as evaluate's --votes (default: 10000 5000)")
+    p.add_argument("--samples", type=int, default=10000, help="images for the units' scale, as evaluate's "
+                   "--samples (default: 10000)")
+    p.add_argument("--seed", type=int, default=0, help="evaluate's --seed, whose votes are drawn (default: 0)")
+    args = p.parse_args(argv)
+    if not all(np.isfinite(t) and t >= 0 for t in args.thresholds):
+        raise SystemExit(f"error: --thresholds must be finite and at least 0, got {args.thresholds}")
+    if min(args.votes) < 1 or args.samples < 2:
+        raise SystemExit(f"error: --votes must be at least 1 and --samples at least 2, got {args.votes} and "
+                         f"{args.samples}")
+    dataset, _ = data.load_dataset("dsprites")
+    seed = metrics.metric_seeds(args.seed)["factorvae"]
+    for folder in args.models:
+        model = load_model(folder)
+        progress = Progress(len(dataset), f"{folder}: encoding every image once (code table)", stderr_line)
+        table = CodeTable(dataset, lambda images: eval_codes(model, images), progress=progress)
+        progress.finish()
+        kl = unit_kl(folder)
+        scored = []
+        for threshold in args.thresholds:
+            result = metrics.factorvae_metric(table.represent, model.latent_spec, table, np.random.default_rng(seed),
+                                              *args.votes, n_scale=args.samples, prune_std=threshold)
+            scored.append((threshold, result))
+        units = scored[0][1]["units"]
+        spread = np.sqrt(scored[0][1]["global_variance"])
+        print(f"{os.path.normpath(folder)}: global standard deviation (KL in nats) of each unit: " + ", ".join(
+            f"{u} {s:.3f}" + (f" ({kl[u]:.3f})" if u in kl else "") for u, s in zip(units, spread)) + "\n")
+        print("| prune under | units kept | FactorVAE metric | training votes won by units under "
+              f"{KL_QUIET} nats |")
+        print("|---|---|---|---|")
+        for threshold, result in scored:
+            kept = [u for u, a in zip(units, result["active"]) if a]
+            won = np.sum(result.get("train_votes", np.zeros((1, len(units)))), axis=0)
+            quiet = [i for i, u in enumerate(units) if u in kl and kl[u] < KL_QUIET]
+            share = f"{won[quiet].sum() / max(won.sum(), 1):.2f}" if kl else "(no eval.json)"
+            print(f"| {threshold:g} | {len(kept)}: {' '.join(kept) or '-'} | {result['score']:.4f} | {share} |")
+        print()
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
