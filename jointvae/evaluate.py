@@ -15,7 +15,9 @@ seeded sample of that folder's images (recorded in its specs.json, or
 
 On dSprites (known factors, no test split) the same figures come from a seeded
 sample of 10,000 images, followed by the FactorVAE metric, the β-VAE metric and
-MIG (jointvae.evaluation.metrics) of the eval-mode code. At the default votes
+MIG (jointvae.evaluation.metrics) of the eval-mode code, and `factorvae_quiet_votes`:
+the share of the FactorVAE metric's training votes won by units of under 0.1 nats
+(a warning on stderr when it is a quarter or more). At the default votes
 the metrics encode every one of dSprites' 737,280 images once (a code table
 they look codes up in): several minutes on a CPU, nearly all of the run.
 

@@ -62,6 +62,31 @@ def test_evaluate_cli_scores_the_published_dsprites_model(capsys):
     assert result["votes"] == {"train": 8, "eval": 4}
     assert len(result["confusion_matrix"]) == 3 and len(result["confusion_matrix"][0]) == 3   # disc [3] vs 3 shapes
     assert result["recon_loss"] < 100   # the published model reconstructs generated sprites (a blank guess: ~300+)
+    quiet = result["factorvae_quiet_votes"]
+    assert quiet["under_kl"] == scores.QUIET_KL and 0.0 <= quiet["share"] <= 1.0
+    assert set(quiet["units"]) <= {u["unit"] for u in result["kl_per_unit_ranked"] if u["kl"] < scores.QUIET_KL}
+
+
+@pytest.mark.skipif(not os.path.isdir(REFERENCE), reason="needs ../shared/reference_models/dsprites")
+def test_evaluate_warns_when_quiet_units_take_the_votes(capsys, monkeypatch):
+    monkeypatch.setattr(scores, "quiet_unit_votes", lambda factorvae, kl: (0.68, ["cont.3", "cont.8"]))
+    assert evaluate.main([REFERENCE, "--votes", "8", "4", "--samples", "64"]) == 0
+    captured = capsys.readouterr()
+    assert json.loads(captured.out)["factorvae_quiet_votes"]["units"] == ["cont.3", "cont.8"]
+    assert "warning: units of under 0.1 nats (cont.3, cont.8) won 68% of the FactorVAE metric's" in captured.err
+    monkeypatch.setattr(scores, "quiet_unit_votes", lambda factorvae, kl: (0.2, ["cont.3"]))
+    assert evaluate.main([REFERENCE, "--votes", "8", "4", "--samples", "64"]) == 0
+    assert "warning" not in capsys.readouterr().err                  # under a quarter of the votes: no warning
+
+
+def test_quiet_unit_votes_counts_the_training_votes_of_units_under_the_kl():
+    factorvae = {"units": ["cont.0", "cont.1", "cont.2", "disc.0"],
+                 "train_votes": [[10, 0, 5, 0], [0, 20, 5, 0]]}                 # (factors, units)
+    kl = {"cont.0": 2.0, "cont.1": 0.05, "cont.2": 0.001, "disc.0": 0.0}
+    assert scores.quiet_unit_votes(factorvae, kl) == (0.75, ["cont.1", "cont.2"])   # disc.0 won nothing
+    assert scores.quiet_unit_votes(factorvae, kl, quiet=0.01) == (0.25, ["cont.2"])
+    assert scores.quiet_unit_votes(factorvae, {}) == (0.0, [])                 # no KL known: no unit is quiet
+    assert scores.quiet_unit_votes({"units": ["cont.0"]}, kl) == (0.0, [])     # every unit pruned: no votes
 
 
 def test_experiment_trains_scores_and_appends_a_table(tmp_path, capsys):

@@ -13,7 +13,7 @@ Each model encodes all 737,280 dSprites images once (evaluate's code table: abou
 core), then scores the metric at each threshold with the votes `python -m jointvae.evaluate MODEL --seed S`
 draws, so the row at 0.05 is evaluate's score. The heading gives each unit's global standard deviation and, when
 an eval.json lies beside the model, its KL; each row the units kept, the score, and the share of the training
-votes that went to units with less than KL_QUIET nats (when the KL is known).
+votes that went to units of under 0.1 nats (scores.quiet_unit_votes; when the KL is known).
 """
 import argparse
 import json
@@ -25,9 +25,7 @@ from jointvae import data, load_model
 from jointvae.evaluation import metrics
 from jointvae.evaluation.inspection import eval_codes
 from jointvae.evaluation.progress import Progress, stderr_line
-from jointvae.evaluation.scores import CodeTable
-
-KL_QUIET = 0.1   # nats: a unit below this carries almost nothing (the study's active units carry 1 to 4 nats)
+from jointvae.evaluation.scores import QUIET_KL, CodeTable, quiet_unit_votes
 
 
 def unit_kl(folder):
@@ -73,13 +71,11 @@ def main(argv=None):
         print(f"{os.path.normpath(folder)}: global standard deviation (KL in nats) of each unit: " + ", ".join(
             f"{u} {s:.3f}" + (f" ({kl[u]:.3f})" if u in kl else "") for u, s in zip(units, spread)) + "\n")
         print("| prune under | units kept | FactorVAE metric | training votes won by units under "
-              f"{KL_QUIET} nats |")
+              f"{QUIET_KL} nats |")
         print("|---|---|---|---|")
         for threshold, result in scored:
             kept = [u for u, a in zip(units, result["active"]) if a]
-            won = np.sum(result.get("train_votes", np.zeros((1, len(units)))), axis=0)
-            quiet = [i for i, u in enumerate(units) if u in kl and kl[u] < KL_QUIET]
-            share = f"{won[quiet].sum() / max(won.sum(), 1):.2f}" if kl else "(no eval.json)"
+            share = f"{quiet_unit_votes(result, kl)[0]:.2f}" if kl else "(no eval.json)"
             print(f"| {threshold:g} | {len(kept)}: {' '.join(kept) or '-'} | {result['score']:.4f} | {share} |")
         print()
     return 0
