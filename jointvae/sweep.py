@@ -18,7 +18,6 @@ STEPS and is scored on the training split (never the test split); only the best 
 (min:FIELD or max:FIELD to say which way; by default losses go down, accuracies and metrics up) train on.
 """
 import argparse
-import math
 import os
 import sys
 
@@ -78,7 +77,7 @@ def build_parser():
                      help="also collect-scatter.png: field Y against field X, one dot per run, a colour per setting")
     col.add_argument("--reference", nargs=3, action="append", default=[], metavar=("LABEL", "X", "Y"),
                      help="with --scatter: a point from elsewhere (a paper, a published model) drawn as a labelled "
-                          "star; repeat for more")
+                          "star; repeat for more (the axes grow to hold it)")
     exp = sub.add_parser("export", help="the best run of each setting as a model folder (specs.json, weights.npz, "
                                         "eval.json, pictures, README.md)")
     exp.add_argument("sweep_file")
@@ -198,27 +197,10 @@ def cmd_run_one(args):
     return combined_status(statuses)
 
 
-def reference_points(given, scatter_fields):
-    """--reference LABEL X Y ... -> [(label, x, y)], the coordinates as finite numbers."""
-    if given and not scatter_fields:
-        raise ValueError("--reference goes with --scatter X Y (it is a point on that figure)")
-    points = []
-    for label, x, y in given:
-        try:
-            point = (label, float(x), float(y))
-        except ValueError:
-            raise ValueError(f"--reference {label!r}: X and Y must be numbers, got {x!r} and {y!r}") from None
-        if not all(math.isfinite(v) for v in point[1:]):
-            raise ValueError(f"--reference {label!r}: X and Y must be finite, got {x!r} and {y!r}")
-        points.append(point)
-    return points
-
-
 def cmd_collect(args):
     sweep = load_sweep(args.sweep_file)
-    references = reference_points(args.reference, args.scatter)
     print(collect(sweep, args.fields, args.by, args.scatter, log=lambda line: print(line, file=sys.stderr),
-                  hist_field=args.hist, references=references), end="")
+                  hist_field=args.hist, references=args.reference), end="")
     print(f"wrote {os.path.join(sweep.out, 'collect.md')} and collect.csv", file=sys.stderr)
     return 0
 

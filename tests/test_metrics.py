@@ -247,7 +247,6 @@ def test_collapsed_units_are_pruned_and_take_no_votes():
     assert result["score"] == 1.0
 
 
-
 def test_a_quiet_unit_with_rare_spikes_passes_the_prune_and_takes_the_votes():
     """The FactorVAE metric's weak spot that the dSprites study met: a unit that is 0 for all but one image in
     1,024 has a global std of about 0.16 (kept at the 0.05 cut) yet no variance in most batches of 64, so it is

@@ -304,13 +304,17 @@ def test_collect_scatter_has_a_dot_per_run(env, capsys):
         assert (env / "runs" / "collect-scatter.png").exists() and "collect-scatter.png" in err
 
 
-def test_collect_scatter_takes_reference_points_and_refuses_bad_ones(env):
+def test_collect_scatter_takes_reference_points_and_refuses_bad_ones(env, monkeypatch):
+    from jointvae.sweeps import collect as collect_module
     path = write_sweep(env, grid=[{"model": ["betavae"], "seed": [0]}])
     sweep = load_sweep(path)
     fake_finished_runs(sweep, {p["name"]: {"recon_loss": 50.0, "factorvae": 0.5} for p in sweep.points})
+    drawn = []
+    monkeypatch.setattr(collect_module, "scatter", lambda path, sweep, x, y, by, references: drawn.append(references))
     scatter = ["--scatter", "recon_loss", "factorvae"]
     assert front_door.main(["collect", str(path), *scatter, "--reference", "a paper", "45", "0.82",
                             "--reference", "a model", "34", "0.86"]) == 0
+    assert drawn == [[("a paper", 45.0, 0.82), ("a model", 34.0, 0.86)]]     # as numbers, in order
     for bad, why in ((["--reference", "p", "45", "high"], "X and Y must be numbers, got '45' and 'high'"),
                      (["--reference", "p", "nan", "0.8"], "X and Y must be finite"),
                      (["--reference", "p", "45", "inf"], "X and Y must be finite")):
@@ -345,6 +349,9 @@ def test_scatter_draws_each_reference_as_a_labelled_star(env, tmp_path):
         plt.Figure.savefig = real_savefig
     assert drawn["labels"] == ("reconstruction error (BCE summed over pixels)", "FactorVAE metric")
     assert "a paper" in drawn["notes"] and drawn["stars"] == [[[45.0, 0.82]]]
+    with pytest.raises(ValueError, match="reference 'a paper': X and Y must be finite"):
+        collect_module.scatter(str(tmp_path / "s.png"), sweep, "recon_loss", "factorvae",
+                               references=[("a paper", float("nan"), 0.82)])
 
 
 def test_the_live_table_gives_each_running_run_its_rate_and_eta(tmp_path):

@@ -9,8 +9,8 @@ batch over their global variance. A unit that carries almost nothing can still p
 the prior's spread (KL about 0.005 nats) and passes the cut, and if that small spread comes mostly from a few
 images, most batches hold none of them, and the unit looks fixed in every vote, whatever factor was fixed.
 
-Each model encodes all 737,280 dSprites images once (evaluate's code table: about 7 minutes a model on one
-core), then scores the metric at each threshold with the votes `python -m jointvae.evaluate MODEL --seed S`
+Each model encodes all 737,280 dSprites images once (evaluate's code table: 11-12 minutes a model on one
+core beside the study's two runs, about 1,080 images/s), then scores the metric at each threshold with the votes `python -m jointvae.evaluate MODEL --seed S`
 draws, so the row at 0.05 is evaluate's score. The heading gives each unit's global standard deviation and, when
 an eval.json lies beside the model, its KL; each row the units kept, the score, and the share of the training
 votes that went to units of under 0.1 nats (scores.quiet_unit_votes; when the KL is known).
@@ -75,7 +75,7 @@ def main(argv=None):
         print("|---|---|---|---|")
         for threshold, result in scored:
             kept = [u for u, a in zip(units, result["active"]) if a]
-            share = f"{quiet_unit_votes(result, kl)[0]:.2f}" if kl else "(no eval.json)"
+            share = f"{quiet_unit_votes(result, kl)[0]:.2f}" if kl else "(no KL per unit beside the model)"
             print(f"| {threshold:g} | {len(kept)}: {' '.join(kept) or '-'} | {result['score']:.4f} | {share} |")
         print()
     return 0

@@ -421,8 +421,12 @@ METRICS = ("factorvae", "betavae", "mig")
 
 
 def metric_seeds(rng):
-    """{metric name: the seed all_metrics gives it} for rng (an int seed or a Generator), so that one metric can
-    be scored again, alone, with the votes all_metrics drew for it."""
+    """{metric name: the seed all_metrics gives it}, so that one metric can be scored again, alone, with the votes
+    all_metrics drew for it:
+
+        seeds = default_rng(rng).integers(0, 2**63 - 1, size=3), in the order of METRICS
+
+    rng: an int seed (the same seeds each call) or a Generator, which the draw advances, as in all_metrics."""
     drawn = np.random.default_rng(rng).integers(0, 2**63 - 1, size=len(METRICS))
     return dict(zip(METRICS, (int(s) for s in drawn)))
 
@@ -441,7 +445,8 @@ def all_metrics(represent, layout, dataset, rng, n_train=10000, n_eval=5000, bat
                                                 chunk=chunk),
             "mig": lambda r: mig(represent, layout, dataset, r, n=n_mig, chunk=chunk)}
     result, seconds = {}, {}
-    for name, run in runs.items():
+    for name in METRICS:
+        run = runs[name]
         start = time.perf_counter()
         result[name] = {"seed": seeds[name], **run(np.random.default_rng(seeds[name]))}
         seconds[name] = round(time.perf_counter() - start, 3)

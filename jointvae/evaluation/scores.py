@@ -182,11 +182,15 @@ def quiet_unit_votes(factorvae, kl_by_unit, quiet=QUIET_KL):
     """-> (share, units): the share of the FactorVAE metric's training votes won by units that carry under `quiet`
     nats, and those units' names.
 
-    factorvae: factorvae_metric's result; kl_by_unit: {unit name: KL}, as kl_per_unit_ranked gives it. A unit
-    passes the metric's prune cut on the spread of its mean, not on its KL: when a quiet unit's mean moves a little,
-    and mostly on a few images, most vote batches hold none of them, and it looks fixed whatever factor a vote
-    fixed (docs/results.md, "The FactorVAE metric's prune cut"). A high share says that the score is about such
-    units more than about the code."""
+        share = sum over quiet units u of votes[:, u] / sum of all votes      votes (factors, units): train_votes
+
+    factorvae: factorvae_metric's result; kl_by_unit: {unit name: KL}, as kl_per_unit_ranked gives it; a unit it
+    does not name, or names with a NaN KL, is not counted as quiet. A continuous unit passes the metric's prune cut
+    on the spread of its mean, not on its KL: when a quiet unit's mean moves a little, and mostly on a few images,
+    most vote batches hold none of them, and it looks fixed whatever factor a vote fixed (docs/results.md, "The
+    FactorVAE metric's prune cut"). A high share says that the score may rest on such units: whether it does, a
+    higher cut shows (docs/dsprites-study/pruning.py). In one study run it did (0.357, 0.585 with them pruned), in
+    another it did not."""
     votes = np.asarray(factorvae.get("train_votes", []), dtype=np.int64)
     if votes.size == 0 or votes.sum() == 0:
         return 0.0, []
@@ -217,11 +221,12 @@ def score_with_disentanglement(model, dataset, seed=0, n_train=10000, n_eval=500
     scores = disentanglement(model, dataset, seed, n_train, n_eval, n_samples, log=log, every=every)
     seconds = {"reconstruction": round(reconstruction, 3), **scores["seconds"],
                "total": round(time.perf_counter() - start, 3)}
-    result.update({name: scores[name]["score"] for name in ("factorvae", "betavae", "mig")},
+    result.update({name: scores[name]["score"] for name in metrics.METRICS},
                   votes={"train": n_train, "eval": n_eval}, samples=n_samples, seconds=seconds, metrics=scores)
     share, quiet = quiet_unit_votes(scores["factorvae"], {u["unit"]: u["kl"] for u in result["kl_per_unit_ranked"]})
     result["factorvae_quiet_votes"] = {"share": share, "units": quiet, "under_kl": QUIET_KL}
     if log is not None and share >= QUIET_WARNING:
         log(f"warning: units of under {QUIET_KL} nats ({', '.join(quiet)}) won {share:.0%} of the FactorVAE "
-            f"metric's training votes; its score is more about them than about the code")
+            f"metric's training votes; its score may rest on them: compare it at a higher prune cut "
+            f"(docs/dsprites-study/pruning.py)")
     return result

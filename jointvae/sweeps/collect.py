@@ -19,7 +19,7 @@ FIELD_LABELS = {
     "factorvae": "FactorVAE metric",
     "betavae": "β-VAE metric",
     "mig": "MIG",
-    "discrete_accuracy": "test accuracy of the discrete latent",
+    "discrete_accuracy": "accuracy of the discrete latent (categories mapped to labels)",
 }
 
 
@@ -153,11 +153,27 @@ def scatter_points(sweep, x, y, by=None):
     return found
 
 
+def check_references(references):
+    """[(label, x, y), ...] with x and y given as numbers or text -> the same with x and y as finite floats; a
+    one-line ValueError naming the point otherwise."""
+    points = []
+    for label, x, y in references:
+        try:
+            point = (str(label), float(x), float(y))
+        except (TypeError, ValueError):
+            raise ValueError(f"reference {label!r}: X and Y must be numbers, got {x!r} and {y!r}") from None
+        if not (np.isfinite(point[1]) and np.isfinite(point[2])):
+            raise ValueError(f"reference {label!r}: X and Y must be finite, got {x!r} and {y!r}")
+        points.append(point)
+    return points
+
+
 def scatter(path, sweep, x, y, by=None, references=()):
     """A PNG with one dot per evaluated run, field x across and field y up, a colour per setting (as the FactorVAE
     paper's figures 4 and 5 put reconstruction error against the disentanglement metric), and each of
     `references`, (label, x, y) points from elsewhere (a paper's figure, a published model), as a labelled grey
     star. -> path, or None without matplotlib or without runs that have both fields."""
+    references = check_references(references)
     found = scatter_points(sweep, x, y, by)
     plt = _pyplot()
     if not found or plt is None:
@@ -169,9 +185,10 @@ def scatter(path, sweep, x, y, by=None, references=()):
         for px, py, seed in pairs:
             ax.annotate(str(seed), (px, py), xytext=(3, 3), textcoords="offset points", fontsize=6,
                         color=dots.get_facecolor()[0])
-    middle = np.median([px for pairs in found.values() for px, _, _ in pairs] + [r[1] for r in references])
     for label, px, py in references:
         ax.scatter([px], [py], s=90, marker="*", color="0.35", zorder=3)
+    middle = sum(ax.get_xlim()) / 2          # the axes' limits once every point is drawn
+    for label, px, py in references:
         right = px <= middle   # the label on the side with room, so that it stays inside the axes
         ax.annotate(label, (px, py), xytext=(6 if right else -6, -3), textcoords="offset points", fontsize=6,
                     color="0.25", ha="left" if right else "right")
@@ -236,7 +253,10 @@ def unit_table(sweep):
 def collect(sweep, fields=None, by=None, scatter_fields=None, log=print, hist_field=None, references=()):
     """Write collect.md, collect.csv, collect-units.md (each run's KL per unit) and, with matplotlib, collect.png,
     collect-scatter.png (scatter_fields=(x, y), with the (label, x, y) `references` as stars) and collect-hist.png
-    (hist_field) into the sweep's out; -> the markdown table."""
+    (hist_field) into the sweep's out; -> the markdown table. references without scatter_fields: a ValueError."""
+    if references and not scatter_fields:
+        raise ValueError("--reference goes with --scatter X Y (it is a point on that figure)")
+    references = check_references(references)
     by, fields, rows = gather(sweep, fields, by)
     markdown, text = tables(by, rows)
     os.makedirs(sweep.out, exist_ok=True)
