@@ -2,6 +2,7 @@
 
     python docs/dsprites-study/pruning.py MODEL_FOLDER [MODEL_FOLDER ...] [--thresholds 0.05 0.1 0.2 0.5]
                                           [--votes 10000 5000] [--samples 10000] [--seed 0]
+    python docs/dsprites-study/pruning.py --screen MODEL_FOLDER ...    # from each eval.json alone: seconds
 
 The FactorVAE metric leaves out a unit whose eval-mode code has a global standard deviation under 0.05
 (disentanglement_lib's default, metrics.PRUNE_STD), and compares the others by their variance within a vote's
@@ -14,6 +15,9 @@ core beside the study's two runs, about 1,080 images/s), then scores the metric 
 draws, so the row at 0.05 is evaluate's score. The heading gives each unit's global standard deviation and, when
 an eval.json lies beside the model, its KL; each row the units kept, the score, and the share of the training
 votes that went to units of under 0.1 nats (scores.quiet_unit_votes; when the KL is known).
+
+--screen encodes nothing: one row per model from the eval.json beside it (the share of its FactorVAE votes that
+quiet units won, and which), to choose the runs worth the full check. report.sh writes it as quiet-votes.md.
 """
 import argparse
 import json
@@ -28,13 +32,32 @@ from jointvae.evaluation.progress import Progress, stderr_line
 from jointvae.evaluation.scores import QUIET_KL, CodeTable, quiet_unit_votes
 
 
-def unit_kl(folder):
-    """{unit name: KL} from the eval.json beside the model, or {} without one."""
+def read_eval(folder):
+    """The eval.json beside the model, or {} without one."""
     path = os.path.join(folder, "eval.json")
     if not os.path.exists(path):
         return {}
     with open(path, encoding="utf-8") as f:
-        return {u["unit"]: u["kl"] for u in json.load(f).get("kl_per_unit_ranked", [])}
+        return json.load(f)
+
+
+def unit_kl(evaluated):
+    """{unit name: KL} of an eval.json's kl_per_unit_ranked ({} without it)."""
+    return {u["unit"]: u["kl"] for u in evaluated.get("kl_per_unit_ranked", [])}
+
+
+def screen(folders):
+    """One markdown row per model from its eval.json: the FactorVAE metric and the votes quiet units won."""
+    print(f"| run | FactorVAE metric | training votes won by units under {QUIET_KL} nats | those units |")
+    print("|---|---|---|---|")
+    for folder in folders:
+        evaluated = read_eval(folder)
+        factorvae = evaluated.get("metrics", {}).get("factorvae")
+        if factorvae is None:
+            print(f"| {os.path.normpath(folder)} | no eval.json with the FactorVAE metric beside it | | |")
+            continue
+        share, units = quiet_unit_votes(factorvae, unit_kl(evaluated))
+        print(f"| {os.path.normpath(folder)} | {factorvae['score']:.4f} | {share:.2f} | {' '.join(units) or '-'} |")
 
 
 def main(argv=None):
@@ -47,7 +70,11 @@ def main(argv=None):
     p.add_argument("--samples", type=int, default=10000, help="images for the units' scale, as evaluate's "
                    "--samples (default: 10000)")
     p.add_argument("--seed", type=int, default=0, help="evaluate's --seed, whose votes are drawn (default: 0)")
+    p.add_argument("--screen", action="store_true", help="encode nothing: one row per model from its eval.json")
     args = p.parse_args(argv)
+    if args.screen:
+        screen(args.models)
+        return 0
     if not all(np.isfinite(t) and t >= 0 for t in args.thresholds):
         raise SystemExit(f"error: --thresholds must be finite and at least 0, got {args.thresholds}")
     if min(args.votes) < 1 or args.samples < 2:
@@ -60,7 +87,7 @@ def main(argv=None):
         progress = Progress(len(dataset), f"{folder}: encoding every image once (code table)", stderr_line)
         table = CodeTable(dataset, lambda images: eval_codes(model, images), progress=progress)
         progress.finish()
-        kl = unit_kl(folder)
+        kl = unit_kl(read_eval(folder))
         scored = []
         for threshold in args.thresholds:
             result = metrics.factorvae_metric(table.represent, model.latent_spec, table, np.random.default_rng(seed),
