@@ -69,3 +69,28 @@ def test_the_report_of_a_tiny_study(tmp_path, monkeypatch):
         assert (folder / "weights.npz").exists() and (folder / "specs.json").exists()
     code, out = report(tmp_path, sweep)   # again, as more runs finish: the model folders are replaced
     assert code == 0, out
+
+
+def test_over_training_reads_the_scored_steps_and_skips_the_rest(tmp_path):
+    sys.path.insert(0, os.path.dirname(SCRIPT))
+    try:
+        import over_training
+    finally:
+        sys.path.pop(0)
+    scores = {"recon_loss": 31.5, "factorvae": 0.6, "betavae": 0.8, "mig": 0.1,
+              "kl_per_unit_ranked": [{"unit": "cont.0", "kl": 3.0}, {"unit": "cont.1", "kl": 0.2}]}
+    for run, step, text in (("model=betavae,seed=0", 20000, "encoding ...\n" + json.dumps(scores) + "\n"),
+                            ("model=betavae,seed=0", 10000, json.dumps({**scores, "factorvae": 0.7}) + "\n"),
+                            ("model=betavae,seed=0", 30000, "encoding ... (cut short)\n"),    # no scores yet
+                            ("model=factorvae,seed=0", 10000, None)):                       # not scored
+        folder = tmp_path / "snapshots" / run / f"step-{step}"
+        folder.mkdir(parents=True)
+        if text is not None:
+            (folder / "eval-small.log").write_text(text)
+    assert over_training.main([str(tmp_path / "snapshots"), "--out", str(tmp_path)]) == 0
+    rows = (tmp_path / "over-training.csv").read_text().splitlines()
+    assert rows[0] == "run,step,recon_loss,factorvae,betavae,mig,units above 0.5 nats"
+    assert rows[1:] == ['"model=betavae,seed=0",10000,31.5,0.7,0.8,0.1,1',          # by step, one unit above 0.5
+                        '"model=betavae,seed=0",20000,31.5,0.6,0.8,0.1,1']
+    with pytest.raises(SystemExit, match="no step under .* has an eval-small.log with scores"):
+        over_training.main([str(tmp_path / "snapshots" / "model=factorvae,seed=0"), "--out", str(tmp_path)])

@@ -1,0 +1,96 @@
+"""The study's scores over training, from the weights kept every 10,000 steps: a CSV table and a PNG.
+
+    python docs/dsprites-study/over_training.py SNAPSHOTS [--out docs/dsprites-study]
+
+SNAPSHOTS holds one folder per run (model=betavae,seed=0, ...) with one folder per kept step (step-40000, ...);
+a step that has been scored holds eval-small.log, the output of
+
+    python -m jointvae.evaluate SNAPSHOTS/RUN/step-N --votes 1000 500 --samples 3000
+
+(small votes, so as to take a core from the study for 5 minutes, not 11; on the same weights at step 100,000 they
+gave scores within about 0.03 of full votes). Steps not scored yet are left out. Writes OUT/over-training.csv (one
+row per run and step: recon, the three metrics, the units above 0.5 nats) and, with matplotlib,
+OUT/over-training.png: the FactorVAE metric against the step, one line per run.
+"""
+import argparse
+import csv
+import json
+import os
+import re
+
+FIELDS = ("recon_loss", "factorvae", "betavae", "mig")
+ACTIVE_KL = 0.5   # nats: the study counts a unit above this as active
+
+
+def last_json(path):
+    """The last line of a log that is a JSON object (evaluate prints one; progress lines go before it), or None."""
+    found = None
+    with open(path, encoding="utf-8") as f:
+        for line in f:
+            if line.startswith("{"):
+                found = json.loads(line)
+    return found
+
+
+def scored_steps(snapshots):
+    """-> [(run, step, scores)] for every scored step, by run then step."""
+    rows = []
+    for run in sorted(os.listdir(snapshots)):
+        folder = os.path.join(snapshots, run)
+        if not os.path.isdir(folder):
+            continue
+        for name in os.listdir(folder):
+            match = re.fullmatch(r"step-(\d+)", name)
+            log = os.path.join(folder, name, "eval-small.log")
+            if match and os.path.exists(log) and (scores := last_json(log)) is not None:
+                rows.append((run, int(match.group(1)), scores))
+    return sorted(rows, key=lambda r: (r[0], r[1]))
+
+
+def plot(path, rows):
+    """The FactorVAE metric against the step, one line per run. -> path, or None without matplotlib."""
+    try:
+        import matplotlib
+    except ImportError:
+        return None
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    fig, ax = plt.subplots(figsize=(6, 4))
+    for run in dict.fromkeys(r[0] for r in rows):
+        mine = [(step, scores["factorvae"]) for name, step, scores in rows if name == run]
+        ax.plot(*zip(*mine), marker="o", markersize=3, label=run)
+    ax.set_xlabel("training step")
+    ax.set_ylabel("FactorVAE metric (small votes)")
+    ax.set_title("the study's runs over training: kept weights every 10,000 steps", fontsize=9)
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=7)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path
+
+
+def main(argv=None):
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("snapshots", help="the folder of kept weights: RUN/step-N/eval-small.log")
+    p.add_argument("--out", default=os.path.dirname(os.path.abspath(__file__)), help="where the CSV and PNG go")
+    args = p.parse_args(argv)
+    if not os.path.isdir(args.snapshots):
+        raise SystemExit(f"error: {args.snapshots} is not a folder")
+    rows = scored_steps(args.snapshots)
+    if not rows:
+        raise SystemExit(f"error: no step under {args.snapshots} has an eval-small.log with scores")
+    table = os.path.join(args.out, "over-training.csv")
+    with open(table, "w", newline="", encoding="utf-8") as f:
+        writer = csv.writer(f, lineterminator="\n")
+        writer.writerow(("run", "step") + FIELDS + ("units above 0.5 nats",))
+        for run, step, scores in rows:
+            active = sum(u["kl"] > ACTIVE_KL for u in scores["kl_per_unit_ranked"])
+            writer.writerow((run, step) + tuple(f"{scores[k]:.4g}" for k in FIELDS) + (active,))
+    picture = plot(os.path.join(args.out, "over-training.png"), rows)
+    print(f"wrote {table}" + (f" and {picture}" if picture else " (no matplotlib: no PNG)") + f": {len(rows)} steps")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
