@@ -47,6 +47,11 @@ def scored_steps(snapshots):
     return sorted(rows, key=lambda r: (r[0], r[1]))
 
 
+def setting_of(run):
+    """A run's name without its seed: 'model=betavae,seed=1' -> 'model=betavae'."""
+    return ",".join(part for part in run.split(",") if not part.startswith("seed="))
+
+
 def plot(path, rows):
     """The FactorVAE metric against the step, one line per run. -> path, or None without matplotlib."""
     try:
@@ -56,9 +61,13 @@ def plot(path, rows):
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
     fig, ax = plt.subplots(figsize=(6, 4))
-    for run in dict.fromkeys(r[0] for r in rows):
+    runs = list(dict.fromkeys(r[0] for r in rows))
+    settings = list(dict.fromkeys(setting_of(run) for run in runs))
+    for run in runs:   # a colour per setting, a line style per run within it (by seed)
         mine = [(step, scores["factorvae"]) for name, step, scores in rows if name == run]
-        ax.plot(*zip(*mine), marker="o", markersize=3, label=run)
+        nth = runs.index(run) - runs.index(next(r for r in runs if setting_of(r) == setting_of(run)))
+        ax.plot(*zip(*mine), marker="o", markersize=3, label=run, color=f"C{settings.index(setting_of(run)) % 10}",
+                linestyle=("-", "--", ":", "-.")[nth % 4])
     ax.set_xlabel("training step")
     ax.set_ylabel("FactorVAE metric (small votes)")
     ax.set_title("the study's runs over training: kept weights every 10,000 steps", fontsize=9)
