@@ -8,7 +8,8 @@ The FactorVAE metric leaves out a unit whose eval-mode code has a global standar
 (disentanglement_lib's default, metrics.PRUNE_STD), and compares the others by their variance within a vote's
 batch over their global variance. A unit that carries almost nothing can still pass: its mean moves by a tenth of
 the prior's spread (KL about 0.005 nats) and passes the cut, and if that small spread comes mostly from a few
-images, most batches hold none of them, and the unit looks fixed in every vote, whatever factor was fixed.
+images, many batches hold none or one of them, and in those votes the unit looks nearly fixed, whatever factor
+was fixed.
 
 Each model encodes all 737,280 dSprites images once (evaluate's code table: 11-12 minutes a model on one
 core beside the study's two runs, about 1,080 images/s), then scores the metric at each threshold with the votes `python -m jointvae.evaluate MODEL --seed S`

@@ -187,10 +187,10 @@ def quiet_unit_votes(factorvae, kl_by_unit, quiet=QUIET_KL):
     factorvae: factorvae_metric's result; kl_by_unit: {unit name: KL}, as kl_per_unit_ranked gives it; a unit it
     does not name, or names with a NaN KL, is not counted as quiet. A continuous unit passes the metric's prune cut
     on the spread of its mean, not on its KL: when a quiet unit's mean moves a little, and mostly on a few images,
-    most vote batches hold none of them, and it looks fixed whatever factor a vote fixed (docs/results.md, "The
-    FactorVAE metric's prune cut"). A high share says that the score may rest on such units: whether it does, a
-    higher cut shows (docs/dsprites-study/pruning.py). In one study run it did (0.357, 0.585 with them pruned), in
-    another it did not."""
+    many vote batches hold none or one of them, and in those it looks nearly fixed whatever factor a vote fixed
+    (docs/results.md, "The FactorVAE metric's prune cut"). A high share says that the score may rest on such units:
+    whether it does, a higher cut shows (docs/dsprites-study/pruning.py). In one study run it did (0.357, 0.585 with
+    them pruned), in another it did not."""
     votes = np.asarray(factorvae.get("train_votes", []), dtype=np.int64)
     if votes.size == 0 or votes.sum() == 0:
         return 0.0, []
