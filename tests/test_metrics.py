@@ -188,6 +188,28 @@ def test_entangling_two_factors_lowers_every_score():
     assert tangled["mig"] < clean["mig"] - 0.2                          # their two gaps fall to about 0
 
 
+def test_score_by_factor_says_which_factors_the_score_comes_from():
+    fv = metrics.factorvae_metric(rotated, LAYOUT, DATA, 0, n_scale=2000, **SMALL)
+    by_factor = fv["score_by_factor"]
+    assert list(by_factor) == fv["factors"]
+    for name in ("shape", "posX", "posY"):                              # held one unit each: every vote right
+        assert by_factor[name] == 1.0
+    assert min(by_factor["scale"], by_factor["orientation"]) < 0.5      # the rotated pair: one gets the blame
+    votes = np.array(fv["eval_votes"]).sum(axis=1)
+    assert sum(by_factor[f] * n for f, n in zip(fv["factors"], votes)) / SMALL["n_eval"] == pytest.approx(fv["score"])
+    # An eval.json written before the field existed has what it needs: the same answer from the votes.
+    older = {k: v for k, v in fv.items() if k != "score_by_factor"}
+    assert metrics.factorvae_score_by_factor(older) == by_factor
+
+
+def test_score_by_factor_with_every_unit_pruned_or_a_factor_never_drawn():
+    collapsed = metrics.factorvae_metric(lambda x: np.zeros((len(x), 7)), LAYOUT, DATA, 0, n_scale=200, **SMALL)
+    assert collapsed["score"] == 0.0 and collapsed["score_by_factor"] == dict.fromkeys(DATA.factor_names, 0.0)
+    votes = {"factors": ["a", "b"], "units": ["cont.0", "cont.1", "cont.2"],
+             "classifier": {"cont.0": "a", "cont.2": "b"}, "eval_votes": [[3, 0, 1], [0, 0, 0]]}
+    assert metrics.factorvae_score_by_factor(votes) == {"a": 0.75, "b": None}
+
+
 # ---------------------------------------------------------------- invariances, seeds
 
 

@@ -60,10 +60,12 @@ def test_the_report_of_a_tiny_study(tmp_path, monkeypatch):
     rotation = (docs / "rotation.md").read_text()
     for name in ("model=betavae,seed=0", "model=factorvae,seed=0"):     # a table each, or why there is none
         assert sum(line.startswith(name + ":") for line in rotation.splitlines()) == 1, rotation
-    quiet = (docs / "quiet-votes.md").read_text().splitlines()
-    assert quiet[0].startswith("| run | FactorVAE metric | training votes won by units under 0.1 nats |")
+    votes = (docs / "factorvae-votes.md").read_text().splitlines()
+    assert votes[0].startswith("| run | FactorVAE metric | shape | scale | orientation | posX | posY | "
+                               "training votes won by units under 0.1 nats |")
     for name in ("model=betavae,seed=0", "model=factorvae,seed=0"):     # a row each, from its eval.json
-        assert sum(line.startswith(f"| {name} | ") for line in quiet) == 1, quiet
+        rows = [line for line in votes if line.startswith(f"| {name} | ")]
+        assert len(rows) == 1 and len(rows[0].split("|")) == len(votes[0].split("|")), votes
     for model in ("betavae", "factorvae"):
         folder = tmp_path / "pretrained" / f"dsprites-{model}"
         assert (folder / "weights.npz").exists() and (folder / "specs.json").exists()

@@ -17,8 +17,10 @@ draws, so the row at 0.05 is evaluate's score. The heading gives each unit's glo
 an eval.json lies beside the model, its KL; each row the units kept, the score, and the share of the training
 votes that went to units of under 0.1 nats (scores.quiet_unit_votes; when the KL is known).
 
---screen encodes nothing: one row per model from the eval.json beside it (the share of its FactorVAE votes that
-quiet units won, and which), to choose the runs worth the full check. report.sh writes it as quiet-votes.md.
+--screen encodes nothing: one row per model from the eval.json beside it: which factors' votes the metric got
+right (a factor the code does not hold can still score when a unit that looks still by chance is mapped to it),
+and the share of its votes that quiet units won, and which, to choose the runs worth the full check. report.sh
+writes it as factorvae-votes.md.
 """
 import argparse
 import json
@@ -47,18 +49,24 @@ def unit_kl(evaluated):
     return {u["unit"]: u["kl"] for u in evaluated.get("kl_per_unit_ranked", [])}
 
 
-def screen(folders):
-    """One markdown row per model from its eval.json: the FactorVAE metric and the votes quiet units won."""
-    print(f"| run | FactorVAE metric | training votes won by units under {QUIET_KL} nats | those units |")
-    print("|---|---|---|---|")
+def screen(folders, factors=("shape", "scale", "orientation", "posX", "posY")):
+    """One markdown row per model from its eval.json: the FactorVAE metric, the share of each factor's evaluation
+    votes it got right (metrics.factorvae_score_by_factor), and the training votes quiet units won."""
+    print(f"| run | FactorVAE metric | {' | '.join(factors)} | training votes won by units under {QUIET_KL} nats "
+          "| those units |")
+    print("|---|---|" + "---|" * len(factors) + "---|---|")
     for folder in folders:
         evaluated = read_eval(folder)
         factorvae = evaluated.get("metrics", {}).get("factorvae")
         if factorvae is None:
-            print(f"| {os.path.normpath(folder)} | no eval.json with the FactorVAE metric beside it | | |")
+            print(f"| {os.path.normpath(folder)} | no eval.json with the FactorVAE metric beside it |"
+                  + " |" * len(factors) + " | |")
             continue
+        by_factor = metrics.factorvae_score_by_factor(factorvae)
+        right = " | ".join("-" if by_factor.get(f) is None else f"{by_factor[f]:.2f}" for f in factors)
         share, units = quiet_unit_votes(factorvae, unit_kl(evaluated))
-        print(f"| {os.path.normpath(folder)} | {factorvae['score']:.4f} | {share:.2f} | {' '.join(units) or '-'} |")
+        print(f"| {os.path.normpath(folder)} | {factorvae['score']:.4f} | {right} | {share:.2f} "
+              f"| {' '.join(units) or '-'} |")
 
 
 def main(argv=None):

@@ -16,8 +16,9 @@
 #   DOCS/directions.md where posX, posY and scale lie in each finished run's code (directions.py beside this)
 #   DOCS/rotation.md   whether a TC penalty could see the turn of each run's position plane (rotation.py beside
 #                      this, on ROTATION_IMAGES sampled codes, default 20000: about 20 s a run)
-#   DOCS/quiet-votes.md the share of each run's FactorVAE votes won by units under 0.1 nats (pruning.py --screen,
-#                      from eval.json); where it is high, run pruning.py on that run by hand (11 minutes)
+#   DOCS/factorvae-votes.md  which factors' FactorVAE votes each run got right, and the share won by units under
+#                      0.1 nats (pruning.py --screen, from eval.json); where that share is high, run pruning.py on
+#                      that run by hand (11 minutes)
 #   PRETRAINED/dsprites-<model>/   the best run of each setting by the FactorVAE metric (sweep export --force)
 # Checkpoints stay where they are: only evaluations, pictures and the best models' weights are for git.
 set -euo pipefail
@@ -68,8 +69,8 @@ echo "$DOCS/directions.md: where position and scale lie in each run's code"
 rotation=$(cd "$out" && $PY "$(dirname "$script")/rotation.py" "${names[@]}" --images "${ROTATION_IMAGES:-20000}")
 printf '%s\n' "$rotation" > "$DOCS/rotation.md"
 echo "$DOCS/rotation.md: the dependence of each run's position plane, turned"
-quiet=$(cd "$out" && $PY "$(dirname "$script")/pruning.py" --screen "${names[@]}")
-printf '%s\n' "$quiet" > "$DOCS/quiet-votes.md"
-echo "$DOCS/quiet-votes.md: the FactorVAE metric's votes won by quiet units, from each eval.json"
+votes=$(cd "$out" && $PY "$(dirname "$script")/pruning.py" --screen "${names[@]}")
+printf '%s\n' "$votes" > "$DOCS/factorvae-votes.md"
+echo "$DOCS/factorvae-votes.md: the FactorVAE metric's votes by factor, and those quiet units won, from each eval.json"
 
 $PY -m jointvae.sweep export "$SWEEP" --best factorvae --by model --to "$PRETRAINED" --prefix dsprites --force

@@ -192,7 +192,8 @@ def factorvae_metric(represent, layout, dataset, rng, n_train=10000, n_eval=5000
     Continuous and discrete variances are the same sum over pairs (see gini_variance), so the ratios of the
     two kinds are comparable. A unit that no training vote chose maps to factor 0 (argmax of zeros).
     With no unpruned unit the score is 0. -> dict with 'score', 'train_accuracy', the vote matrices
-    (F, U) as lists, the classifier as factor names, and each unit's global variance and activity.
+    (F, U) as lists, the classifier as factor names, each unit's global variance and activity, and
+    'score_by_factor' (factorvae_score_by_factor: which factors the score comes from).
     """
     layout, names, sizes, rng = _prepare(layout, dataset, rng)
     for name, value, minimum in (("n_train", n_train, 1), ("n_eval", n_eval, 1), ("batch", batch, 2),
@@ -208,16 +209,38 @@ def factorvae_metric(represent, layout, dataset, rng, n_train=10000, n_eval=5000
               "global_variance": global_var.tolist(), "active": active.tolist(),
               "n_train": int(n_train), "n_eval": int(n_eval), "batch": int(batch), "n_scale": int(n_scale)}
     if not active.any():
-        return {"score": 0.0, "train_accuracy": 0.0, **result}
+        return {"score": 0.0, "train_accuracy": 0.0, **result, "score_by_factor": {name: 0.0 for name in names}}
 
     train = _factorvae_votes(represent, layout, dataset, sizes, global_var, active, n_train, batch, rng, chunk)
     evals = _factorvae_votes(represent, layout, dataset, sizes, global_var, active, n_eval, batch, rng, chunk)
     classifier = train.argmax(axis=0)                                        # (U,) factor of each unit
     train_accuracy = train.max(axis=0).sum() / n_train
     score = evals[classifier, np.arange(len(units))].sum() / n_eval
-    return {"score": float(score), "train_accuracy": float(train_accuracy), **result,
-            "classifier": {u: names[f] for u, f, a in zip(units, classifier, active) if a},
-            "train_votes": train.tolist(), "eval_votes": evals.tolist()}
+    result = {"score": float(score), "train_accuracy": float(train_accuracy), **result,
+              "classifier": {u: names[f] for u, f, a in zip(units, classifier, active) if a},
+              "train_votes": train.tolist(), "eval_votes": evals.tolist()}
+    return {**result, "score_by_factor": factorvae_score_by_factor(result)}
+
+
+def factorvae_score_by_factor(result):
+    """{factor: correct_k / votes_k}: the share of the evaluation votes fixing factor k that the classifier got right.
+
+        score = sum_k correct_k / n_eval, and each vote fixes a factor drawn uniformly, so the score is about
+        the mean of these; a factor no evaluation vote fixed gets None.
+
+    A factor the code does not hold still gets some of its votes right when a unit that looks still by chance
+    in them is mapped to it. `result` is a factorvae_metric dict, or the one in an eval.json written before this
+    field existed: it needs only 'factors', 'units', 'classifier' and 'eval_votes'.
+    """
+    if "eval_votes" not in result:                              # no unit passed the prune: no vote was cast
+        return {name: 0.0 for name in result["factors"]}
+    factor_of_unit = [result["classifier"].get(unit) for unit in result["units"]]   # None: pruned, never voted
+    by_factor = {}
+    for name, row in zip(result["factors"], result["eval_votes"]):
+        votes = sum(row)
+        correct = sum(n for n, mapped in zip(row, factor_of_unit) if mapped == name)
+        by_factor[name] = correct / votes if votes else None
+    return by_factor
 
 
 # ---------------------------------------------------------------- beta-VAE metric
