@@ -79,7 +79,10 @@ def test_over_training_reads_the_scored_steps_and_skips_the_rest(tmp_path):
         import over_training
     finally:
         sys.path.pop(0)
-    scores = {"recon_loss": 31.5, "factorvae": 0.6, "betavae": 0.8, "mig": 0.1,
+    votes = {"factors": ["shape", "scale", "orientation", "posX", "posY"], "units": ["cont.0", "cont.1"],
+             "classifier": {"cont.0": "posX", "cont.1": "shape"},
+             "eval_votes": [[1, 3], [2, 2], [4, 0], [4, 0], [1, 3]]}     # 0.75 of shape's votes right, all of posX's
+    scores = {"recon_loss": 31.5, "factorvae": 0.6, "betavae": 0.8, "mig": 0.1, "metrics": {"factorvae": votes},
               "kl_per_unit_ranked": [{"unit": "cont.0", "kl": 3.0}, {"unit": "cont.1", "kl": 0.2}]}
     for run, step, text in (("model=betavae,seed=0", 20000, "encoding ...\n" + json.dumps(scores) + "\n"),
                             ("model=betavae,seed=0", 10000, json.dumps({**scores, "factorvae": 0.7}) + "\n"),
@@ -91,8 +94,10 @@ def test_over_training_reads_the_scored_steps_and_skips_the_rest(tmp_path):
             (folder / "eval-small.log").write_text(text)
     assert over_training.main([str(tmp_path / "snapshots"), "--out", str(tmp_path)]) == 0
     rows = (tmp_path / "over-training.csv").read_text().splitlines()
-    assert rows[0] == "run,step,recon_loss,factorvae,betavae,mig,units above 0.5 nats"
-    assert rows[1:] == ['"model=betavae,seed=0",10000,31.5,0.7,0.8,0.1,1',          # by step, one unit above 0.5
-                        '"model=betavae,seed=0",20000,31.5,0.6,0.8,0.1,1']
+    assert rows[0] == ("run,step,recon_loss,factorvae,betavae,mig,units above 0.5 nats,factorvae shape,"
+                       "factorvae scale,factorvae orientation,factorvae posX,factorvae posY")
+    by_factor = "0.75,0.00,0.00,1.00,0.00"                                      # each factor's votes right
+    assert rows[1:] == ['"model=betavae,seed=0",10000,31.5,0.7,0.8,0.1,1,' + by_factor,   # by step, one unit
+                        '"model=betavae,seed=0",20000,31.5,0.6,0.8,0.1,1,' + by_factor]   # above 0.5 nats
     with pytest.raises(SystemExit, match="no step under .* has an eval-small.log with scores"):
         over_training.main([str(tmp_path / "snapshots" / "model=factorvae,seed=0"), "--out", str(tmp_path)])

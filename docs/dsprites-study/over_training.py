@@ -9,7 +9,8 @@ a step that has been scored holds eval-small.log, the output of
 
 (small votes, so as to take a core from the study for 5 minutes, not 11; on the same weights at step 100,000 they
 gave scores within about 0.03 of full votes). Steps not scored yet are left out. Writes OUT/over-training.csv (one
-row per run and step: recon, the three metrics, the units above 0.5 nats) and, with matplotlib,
+row per run and step: recon, the three metrics, the units above 0.5 nats, and the share of each factor's
+FactorVAE votes that the metric got right, metrics.factorvae_score_by_factor) and, with matplotlib,
 OUT/over-training.png: the FactorVAE metric against the step, one line per run.
 """
 import argparse
@@ -18,8 +19,11 @@ import json
 import os
 import re
 
+from jointvae.evaluation.metrics import factorvae_score_by_factor
+
 FIELDS = ("recon_loss", "factorvae", "betavae", "mig")
 ACTIVE_KL = 0.5   # nats: the study counts a unit above this as active
+FACTORS = ("shape", "scale", "orientation", "posX", "posY")   # dSprites' factors, in its order
 
 
 def last_json(path):
@@ -92,10 +96,13 @@ def main(argv=None):
     table = os.path.join(args.out, "over-training.csv")
     with open(table, "w", newline="", encoding="utf-8") as f:
         writer = csv.writer(f, lineterminator="\n")
-        writer.writerow(("run", "step") + FIELDS + ("units above 0.5 nats",))
+        writer.writerow(("run", "step") + FIELDS + ("units above 0.5 nats",)
+                        + tuple(f"factorvae {factor}" for factor in FACTORS))
         for run, step, scores in rows:
             active = sum(u["kl"] > ACTIVE_KL for u in scores["kl_per_unit_ranked"])
-            writer.writerow((run, step) + tuple(f"{scores[k]:.4g}" for k in FIELDS) + (active,))
+            by_factor = factorvae_score_by_factor(scores["metrics"]["factorvae"])
+            writer.writerow((run, step) + tuple(f"{scores[k]:.4g}" for k in FIELDS) + (active,)
+                            + tuple(f"{by_factor[factor]:.2f}" for factor in FACTORS))
     picture = plot(os.path.join(args.out, "over-training.png"), rows)
     print(f"wrote {table}" + (f" and {picture}" if picture else " (no matplotlib: no PNG)") + f": {len(rows)} steps")
     return 0
