@@ -11,7 +11,7 @@ a step that has been scored holds eval-small.log, the output of
 gave scores within about 0.03 of full votes). Steps not scored yet are left out. Writes OUT/over-training.csv (one
 row per run and step: recon, the three metrics, the units above 0.5 nats, and the share of each factor's
 FactorVAE votes that the metric got right, metrics.factorvae_score_by_factor) and, with matplotlib,
-OUT/over-training.png: the FactorVAE metric against the step, one line per run.
+OUT/over-training.png: the FactorVAE metric against the step, one line per run, and a panel per factor.
 """
 import argparse
 import csv
@@ -57,28 +57,36 @@ def setting_of(run):
 
 
 def plot(path, rows):
-    """The FactorVAE metric against the step, one line per run. -> path, or None without matplotlib."""
+    """The FactorVAE metric against the step, one line per run, then one panel per factor: the share of that factor's
+    votes the metric got right. -> path, or None without matplotlib."""
     try:
         import matplotlib
     except ImportError:
         return None
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
-    fig, ax = plt.subplots(figsize=(6, 4))
+    fig, axes = plt.subplots(2, 3, figsize=(11, 6.5), sharex=True)
     runs = list(dict.fromkeys(r[0] for r in rows))
     settings = list(dict.fromkeys(setting_of(run) for run in runs))
-    for run in runs:   # a colour per setting, a line style per run within it (by seed)
-        mine = [(step, scores["factorvae"]) for name, step, scores in rows if name == run]
-        nth = runs.index(run) - runs.index(next(r for r in runs if setting_of(r) == setting_of(run)))
-        ax.plot(*zip(*mine), marker="o", markersize=3, label=run, color=f"C{settings.index(setting_of(run)) % 10}",
-                linestyle=("-", "--", ":", "-.")[nth % 4])
-    ax.set_xlabel("training step")
-    ax.set_ylabel("FactorVAE metric (small votes)")
-    ax.set_title("the study's runs over training: kept weights every 10,000 steps", fontsize=9)
-    ax.grid(alpha=0.3)
-    ax.legend(fontsize=7)
+    panels = [("FactorVAE metric (small votes)", lambda scores: scores["factorvae"])] + [
+        (f"{factor}: share of its votes right",
+         lambda scores, factor=factor: factorvae_score_by_factor(scores["metrics"]["factorvae"])[factor])
+        for factor in FACTORS]
+    for ax, (title, value) in zip(axes.flat, panels):
+        for run in runs:   # a colour per setting, a line style per run within it (by seed)
+            mine = [(step, value(scores)) for name, step, scores in rows if name == run]
+            nth = runs.index(run) - runs.index(next(r for r in runs if setting_of(r) == setting_of(run)))
+            ax.plot(*zip(*mine), marker="o", markersize=3, label=run,
+                    color=f"C{settings.index(setting_of(run)) % 10}", linestyle=("-", "--", ":", "-.")[nth % 4])
+        ax.set_title(title, fontsize=9)
+        ax.set_ylim(-0.03, 1.03)
+        ax.grid(alpha=0.3)
+    for ax in axes[1]:
+        ax.set_xlabel("training step")
+    axes.flat[0].legend(fontsize=6)
+    fig.suptitle("the study's runs over training: kept weights every 10,000 steps, small votes", fontsize=10)
     fig.tight_layout()
-    fig.savefig(path, dpi=110)
+    fig.savefig(path, dpi=100)
     plt.close(fig)
     return path
 
