@@ -19,11 +19,11 @@ import json
 import os
 import re
 
+from jointvae.data.dsprites import FACTOR_NAMES
 from jointvae.evaluation.metrics import factorvae_score_by_factor
 
 FIELDS = ("recon_loss", "factorvae", "betavae", "mig")
 ACTIVE_KL = 0.5   # nats: the study counts a unit above this as active
-FACTORS = ("shape", "scale", "orientation", "posX", "posY")   # dSprites' factors, in its order
 
 
 def last_json(path):
@@ -71,7 +71,7 @@ def plot(path, rows):
     panels = [("FactorVAE metric (small votes)", lambda scores: scores["factorvae"])] + [
         (f"{factor}: share of its votes right",
          lambda scores, factor=factor: factorvae_score_by_factor(scores["metrics"]["factorvae"])[factor])
-        for factor in FACTORS]
+        for factor in FACTOR_NAMES]
     for ax, (title, value) in zip(axes.flat, panels):
         for run in runs:   # a colour per setting, a line style per run within it (by seed)
             mine = [(step, value(scores)) for name, step, scores in rows if name == run]
@@ -105,12 +105,12 @@ def main(argv=None):
     with open(table, "w", newline="", encoding="utf-8") as f:
         writer = csv.writer(f, lineterminator="\n")
         writer.writerow(("run", "step") + FIELDS + ("units above 0.5 nats",)
-                        + tuple(f"factorvae {factor}" for factor in FACTORS))
+                        + tuple(f"factorvae {factor}" for factor in FACTOR_NAMES))
         for run, step, scores in rows:
             active = sum(u["kl"] > ACTIVE_KL for u in scores["kl_per_unit_ranked"])
             by_factor = factorvae_score_by_factor(scores["metrics"]["factorvae"])
             writer.writerow((run, step) + tuple(f"{scores[k]:.4g}" for k in FIELDS) + (active,)
-                            + tuple(f"{by_factor[factor]:.2f}" for factor in FACTORS))
+                            + tuple(f"{by_factor[factor]:.2f}" for factor in FACTOR_NAMES))
     picture = plot(os.path.join(args.out, "over-training.png"), rows)
     print(f"wrote {table}" + (f" and {picture}" if picture else " (no matplotlib: no PNG)") + f": {len(rows)} steps")
     return 0

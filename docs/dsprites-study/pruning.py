@@ -29,6 +29,7 @@ import os
 import numpy as np
 
 from jointvae import data, load_model
+from jointvae.data.dsprites import FACTOR_NAMES
 from jointvae.evaluation import metrics
 from jointvae.evaluation.inspection import eval_codes
 from jointvae.evaluation.progress import Progress, stderr_line
@@ -49,7 +50,7 @@ def unit_kl(evaluated):
     return {u["unit"]: u["kl"] for u in evaluated.get("kl_per_unit_ranked", [])}
 
 
-def screen(folders, factors=("shape", "scale", "orientation", "posX", "posY")):
+def screen(folders, factors=FACTOR_NAMES):
     """One markdown row per model from its eval.json: the FactorVAE metric, the share of each factor's evaluation
     votes it got right (metrics.factorvae_score_by_factor), and the training votes quiet units won."""
     print(f"| run | FactorVAE metric | {' | '.join(factors)} | training votes won by units under {QUIET_KL} nats "
