@@ -37,7 +37,7 @@ def last_json(path):
 
 
 def scored_steps(snapshots):
-    """-> [(run, step, scores)] for every scored step, by run then step."""
+    """-> [(run, step, scores)] for every scored step, by run then step; scores gains score_by_factor."""
     rows = []
     for run in sorted(os.listdir(snapshots)):
         folder = os.path.join(snapshots, run)
@@ -47,6 +47,7 @@ def scored_steps(snapshots):
             match = re.fullmatch(r"step-(\d+)", name)
             log = os.path.join(folder, name, "eval-small.log")
             if match and os.path.exists(log) and (scores := last_json(log)) is not None:
+                scores["score_by_factor"] = factorvae_score_by_factor(scores["metrics"]["factorvae"])
                 rows.append((run, int(match.group(1)), scores))
     return sorted(rows, key=lambda r: (r[0], r[1]))
 
@@ -70,7 +71,7 @@ def plot(path, rows):
     settings = list(dict.fromkeys(setting_of(run) for run in runs))
     panels = [("FactorVAE metric (small votes)", lambda scores: scores["factorvae"])] + [
         (f"{factor}: share of its votes right",
-         lambda scores, factor=factor: factorvae_score_by_factor(scores["metrics"]["factorvae"])[factor])
+         lambda scores, factor=factor: scores["score_by_factor"][factor])
         for factor in FACTOR_NAMES]
     for ax, (title, value) in zip(axes.flat, panels):
         for run in runs:   # a colour per setting, a line style per run within it (by seed)
@@ -108,9 +109,8 @@ def main(argv=None):
                         + tuple(f"factorvae {factor}" for factor in FACTOR_NAMES))
         for run, step, scores in rows:
             active = sum(u["kl"] > ACTIVE_KL for u in scores["kl_per_unit_ranked"])
-            by_factor = factorvae_score_by_factor(scores["metrics"]["factorvae"])
             writer.writerow((run, step) + tuple(f"{scores[k]:.4g}" for k in FIELDS) + (active,)
-                            + tuple(f"{by_factor[factor]:.2f}" for factor in FACTOR_NAMES))
+                            + tuple(f"{scores['score_by_factor'][factor]:.2f}" for factor in FACTOR_NAMES))
     picture = plot(os.path.join(args.out, "over-training.png"), rows)
     print(f"wrote {table}" + (f" and {picture}" if picture else " (no matplotlib: no PNG)") + f": {len(rows)} steps")
     return 0

@@ -209,7 +209,7 @@ def factorvae_metric(represent, layout, dataset, rng, n_train=10000, n_eval=5000
               "global_variance": global_var.tolist(), "active": active.tolist(),
               "n_train": int(n_train), "n_eval": int(n_eval), "batch": int(batch), "n_scale": int(n_scale)}
     if not active.any():
-        return {"score": 0.0, "train_accuracy": 0.0, **result, "score_by_factor": {name: 0.0 for name in names}}
+        return {"score": 0.0, "train_accuracy": 0.0, **result, "score_by_factor": factorvae_score_by_factor(result)}
 
     train = _factorvae_votes(represent, layout, dataset, sizes, global_var, active, n_train, batch, rng, chunk)
     evals = _factorvae_votes(represent, layout, dataset, sizes, global_var, active, n_eval, batch, rng, chunk)
