@@ -1,5 +1,5 @@
-"""docs/dsprites-study/report.sh on a tiny copy of the study: two settings trained for 4 steps and scored with small
-votes, then the report: the table and scatter, each run's eval.json and pictures, where the factors lie in each
+"""docs/dsprites-study/report.sh on a tiny copy of the study: three settings (β-VAE, FactorVAE and JointVAE x
+FactorVAE, whose code has a discrete latent) trained for 4 steps and scored with small votes, then the report: the table and scatter, each run's eval.json and pictures, where the factors lie in each
 run's code, the best run of each setting as a model folder. Before any run is finished it says so and writes nothing."""
 import importlib.util
 import json
@@ -15,6 +15,8 @@ from jointvae import sweep as front_door
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 SCRIPT = os.path.join(ROOT, "docs", "dsprites-study", "report.sh")
 pytestmark = pytest.mark.skipif(shutil.which("bash") is None, reason="needs bash")
+JOINT = "cont_capacity=0.0_40.0_100000_150.0,disc_capacity=0.0_1.1_100000_150.0,model=joint-factorvae,seed=0"
+RUNS = ("model=betavae,seed=0", "model=factorvae,seed=0", JOINT)
 
 
 def report(tmp_path, sweep):
@@ -30,7 +32,9 @@ def test_the_report_of_a_tiny_study(tmp_path, monkeypatch):
     sweep = tmp_path / "study.json"
     sweep.write_text(json.dumps({
         "base": "dsprites", "out": "runs", "settings": {"steps": 4, "checkpoint_every": 4},
-        "grid": {"model": ["betavae", "factorvae"], "seed": [0]},
+        "grid": [{"model": ["betavae", "factorvae"], "seed": [0]},
+                 {"model": ["joint-factorvae"], "seed": [0], "cont_capacity": [[0.0, 40.0, 100000, 150.0]],
+                  "disc_capacity": [[0.0, 1.1, 100000, 150.0]]}],
         "evaluate": {"votes": [4, 2], "samples": 64}}))
     code, out = report(tmp_path, sweep)
     assert code == 0 and "nothing to report" in out, out
@@ -48,25 +52,27 @@ def test_the_report_of_a_tiny_study(tmp_path, monkeypatch):
     assert has_matplotlib or "matplotlib is not installed" in out
     table = (docs / "collect.md").read_text()
     assert "| betavae | factorvae | 1 |" in table and "| factorvae | mig | 1 |" in table   # model, field, n
-    for name in ("model=betavae,seed=0", "model=factorvae,seed=0"):
+    assert "| joint-factorvae | discrete_accuracy | 1 |" in table
+    for name in RUNS:
         run = docs / "runs" / name
         assert json.loads((run / "eval.json").read_text())["sweep_step"] == 4
         assert any(p.suffix in (".png", ".gif") for p in run.iterdir())
         assert not (run / "checkpoint.npz").exists()
     directions = (docs / "directions.md").read_text().splitlines()
     assert directions[0].startswith("| model | active units | factor |")
-    for name in ("model=betavae,seed=0", "model=factorvae,seed=0"):     # a row each, read or said unreadable
+    assert (docs / "runs" / JOINT / "traversal_disc.png").exists()      # the discrete latent's own picture
+    for name in RUNS:                                                   # a row each, read or said unreadable
         assert sum(name in line for line in directions) == 1, directions
     rotation = (docs / "rotation.md").read_text()
-    for name in ("model=betavae,seed=0", "model=factorvae,seed=0"):     # a table each, or why there is none
+    for name in RUNS:                                                   # a table each, or why there is none
         assert sum(line.startswith(name + ":") for line in rotation.splitlines()) == 1, rotation
     votes = (docs / "factorvae-votes.md").read_text().splitlines()
     assert votes[0].startswith("| run | FactorVAE metric | shape | scale | orientation | posX | posY | "
                                "training votes won by units under 0.1 nats |")
-    for name in ("model=betavae,seed=0", "model=factorvae,seed=0"):     # a row each, from its eval.json
+    for name in RUNS:                                                   # a row each, from its eval.json
         rows = [line for line in votes if line.startswith(f"| {name} | ")]
         assert len(rows) == 1 and len(rows[0].split("|")) == len(votes[0].split("|")), votes
-    for model in ("betavae", "factorvae"):
+    for model in ("betavae", "factorvae", "joint-factorvae"):
         folder = tmp_path / "pretrained" / f"dsprites-{model}"
         assert (folder / "weights.npz").exists() and (folder / "specs.json").exists()
     code, out = report(tmp_path, sweep)   # again, as more runs finish: the model folders are replaced
