@@ -1,6 +1,7 @@
 """docs/dsprites-study/report.sh on a tiny copy of the study: three settings (β-VAE, FactorVAE and JointVAE x
-FactorVAE, whose code has a discrete latent) trained for 4 steps and scored with small votes, then the report: the table and scatter, each run's eval.json and pictures, where the factors lie in each
-run's code, the best run of each setting as a model folder. Before any run is finished it says so and writes nothing."""
+FactorVAE, whose code has a discrete latent) trained for 4 steps and scored with small votes, then the report: the
+table and scatter, each run's eval.json and pictures, where the factors lie in each run's code, the best run of each
+setting as a model folder. Before any run is finished it says so and writes nothing."""
 import importlib.util
 import json
 import os
