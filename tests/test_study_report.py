@@ -9,9 +9,11 @@ import shutil
 import subprocess
 import sys
 
+import numpy as np
 import pytest
 
 from jointvae import sweep as front_door
+from jointvae.evaluation import metrics
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 SCRIPT = os.path.join(ROOT, "docs", "dsprites-study", "report.sh")
@@ -108,3 +110,47 @@ def test_over_training_reads_the_scored_steps_and_skips_the_rest(tmp_path):
                         '"model=betavae,seed=0",20000,31.5,0.6,0.8,0.1,1,' + by_factor]   # above 0.5 nats
     with pytest.raises(SystemExit, match="no step under .* has an eval-small.log with scores"):
         over_training.main([str(tmp_path / "snapshots" / "model=factorvae,seed=0"), "--out", str(tmp_path)])
+
+
+class FactorTable:
+    """A code table of a small factor grid: images are factor indices, and the code is one unit per factor
+    (scaled to unit spread) plus a unit that shares shape and posY alike, as β-VAE seed 2's cont.5 does."""
+
+    factor_names = ("shape", "scale", "orientation", "posX", "posY")
+    factor_sizes = (3, 6, 8, 8, 8)
+
+    def sample_factors(self, n, rng, fixed=None):
+        factors = np.stack([rng.integers(size, size=n) for size in self.factor_sizes], axis=1)
+        for k, value in (fixed or {}).items():
+            factors[:, k] = value
+        return factors
+
+    def images(self, factors):
+        return np.asarray(factors, dtype=np.float64)
+
+    def represent(self, factors):
+        own = factors / np.array(self.factor_sizes)
+        shared = (factors[:, :1] / 3 + factors[:, 4:] / 8) / 2
+        return np.concatenate([own[:, 1:4], shared], axis=1)       # shape and posY only through the shared unit
+
+
+def test_pruning_scores_each_cut_with_each_seeds_votes():
+    """score_cuts: a result per (cut, seed), in that order; seed S's votes are evaluate --seed S's, so other seeds
+    give other votes on the same code; a cut above a unit's spread prunes it."""
+    sys.path.insert(0, os.path.dirname(SCRIPT))
+    try:
+        import pruning
+    finally:
+        sys.path.pop(0)
+    table, layout = FactorTable(), {"cont": 4, "disc": []}
+    scored = pruning.score_cuts(table, layout, [0.05, 0.2], [0, 1], votes=(300, 150), samples=500)
+    assert [(t, s) for t, s, _ in scored] == [(0.05, 0), (0.05, 1), (0.2, 0), (0.2, 1)]
+    evaluate_votes = metrics.factorvae_metric(table.represent, layout, table,
+                                              np.random.default_rng(metrics.metric_seeds(0)["factorvae"]),
+                                              300, 150, n_scale=500)
+    assert scored[0][2]["train_votes"] == evaluate_votes["train_votes"]
+    assert scored[1][2]["train_votes"] != scored[0][2]["train_votes"]
+    assert all(scored[0][2]["active"]) and scored[2][2]["active"] == [True, True, True, False]   # the shared unit's std ~0.18
+    by_factor = metrics.factorvae_score_by_factor(scored[0][2])
+    assert by_factor["scale"] == by_factor["orientation"] == by_factor["posX"] == 1.0
+    assert min(by_factor["shape"], by_factor["posY"]) < 0.5          # the shared unit goes to one of them

@@ -1,7 +1,7 @@
 """Which units win the FactorVAE metric's votes, and its score as it prunes more: one markdown table per model.
 
     python docs/dsprites-study/pruning.py MODEL_FOLDER [MODEL_FOLDER ...] [--thresholds 0.05 0.1 0.2 0.5]
-                                          [--votes 10000 5000] [--samples 10000] [--seed 0]
+                                          [--votes 10000 5000] [--samples 10000] [--seed 0 [1 2 ...]]
     python docs/dsprites-study/pruning.py --screen MODEL_FOLDER ...    # from each eval.json alone: seconds
 
 The FactorVAE metric leaves out a unit whose eval-mode code has a global standard deviation under 0.05
@@ -12,10 +12,12 @@ images, many batches hold none or one of them, and in those votes the unit looks
 was fixed.
 
 Each model encodes all 737,280 dSprites images once (evaluate's code table: 11-12 minutes a model on one
-core beside the study's two runs, about 1,080 images/s), then scores the metric at each threshold with the votes `python -m jointvae.evaluate MODEL --seed S`
-draws, so the row at 0.05 is evaluate's score. The heading gives each unit's global standard deviation and, when
-an eval.json lies beside the model, its KL; each row the units kept, the score, and the share of the training
-votes that went to units of under 0.1 nats (scores.quiet_unit_votes; when the KL is known).
+core beside the study's two runs, about 1,080 images/s), then scores the metric at each threshold with the votes
+`python -m jointvae.evaluate MODEL --seed S` draws, so the row at 0.05 and seed 0 is evaluate's score. Several
+seeds give the metric's own noise on one model: the same code, other votes. The heading gives each unit's global
+standard deviation and, when an eval.json lies beside the model, its KL; each row the units kept, the score, the
+share of each factor's evaluation votes it got right, and the share of the training votes that went to units of
+under 0.1 nats (scores.quiet_unit_votes; when the KL is known).
 
 --screen encodes nothing: one row per model from the eval.json beside it: which factors' votes the metric got
 right (a factor the code does not hold can still score when a unit that looks still by chance is mapped to it),
@@ -70,6 +72,17 @@ def screen(folders, factors=FACTOR_NAMES):
               f"| {' '.join(units) or '-'} |")
 
 
+def score_cuts(table, layout, thresholds, seeds, votes=(10000, 5000), samples=10000):
+    """[(threshold, seed, factorvae_metric's result)] for each prune cut and each seed, on one code table.
+
+    table: a factor dataset with represent(images) (scores.CodeTable); seed S draws the votes that
+    `python -m jointvae.evaluate MODEL --seed S` draws (metrics.metric_seeds)."""
+    return [(threshold, seed, metrics.factorvae_metric(
+                table.represent, layout, table, np.random.default_rng(metrics.metric_seeds(seed)["factorvae"]),
+                *votes, n_scale=samples, prune_std=threshold))
+            for threshold in thresholds for seed in seeds]
+
+
 def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("models", nargs="+", help="model folders (specs.json + weights.npz) trained on dSprites")
@@ -79,7 +92,8 @@ def main(argv=None):
                    help="training and evaluation votes, as evaluate's --votes (default: 10000 5000)")
     p.add_argument("--samples", type=int, default=10000, help="images for the units' scale, as evaluate's "
                    "--samples (default: 10000)")
-    p.add_argument("--seed", type=int, default=0, help="evaluate's --seed, whose votes are drawn (default: 0)")
+    p.add_argument("--seed", type=int, nargs="+", default=[0],
+                   help="evaluate's --seed, whose votes are drawn; several: the metric's noise (default: 0)")
     p.add_argument("--screen", action="store_true", help="encode nothing: one row per model from its eval.json")
     args = p.parse_args(argv)
     if args.screen:
@@ -91,29 +105,28 @@ def main(argv=None):
         raise SystemExit(f"error: --votes must be at least 1 and --samples at least 2, got {args.votes} and "
                          f"{args.samples}")
     dataset, _ = data.load_dataset("dsprites")
-    seed = metrics.metric_seeds(args.seed)["factorvae"]
     for folder in args.models:
         model = load_model(folder)
         progress = Progress(len(dataset), f"{folder}: encoding every image once (code table)", stderr_line)
         table = CodeTable(dataset, lambda images: eval_codes(model, images), progress=progress)
         progress.finish()
         kl = unit_kl(read_eval(folder))
-        scored = []
-        for threshold in args.thresholds:
-            result = metrics.factorvae_metric(table.represent, model.latent_spec, table, np.random.default_rng(seed),
-                                              *args.votes, n_scale=args.samples, prune_std=threshold)
-            scored.append((threshold, result))
-        units = scored[0][1]["units"]
-        spread = np.sqrt(scored[0][1]["global_variance"])
+        scored = score_cuts(table, model.latent_spec, args.thresholds, args.seed, args.votes, args.samples)
+        units = scored[0][2]["units"]
+        spread = np.sqrt(scored[0][2]["global_variance"])
         print(f"{os.path.normpath(folder)}: global standard deviation (KL in nats) of each unit: " + ", ".join(
             f"{u} {s:.3f}" + (f" ({kl[u]:.3f})" if u in kl else "") for u, s in zip(units, spread)) + "\n")
-        print("| prune under | units kept | FactorVAE metric | training votes won by units under "
-              f"{QUIET_KL} nats |")
-        print("|---|---|---|---|")
-        for threshold, result in scored:
+        factors = scored[0][2]["factors"]
+        print(f"| prune under | vote seed | units kept | FactorVAE metric | {' | '.join(factors)} | training votes "
+              f"won by units under {QUIET_KL} nats |")
+        print("|---|---|---|---|" + "---|" * len(factors) + "---|")
+        for threshold, seed, result in scored:
             kept = [u for u, a in zip(units, result["active"]) if a]
+            by_factor = metrics.factorvae_score_by_factor(result)
+            right = " | ".join("-" if by_factor[f] is None else f"{by_factor[f]:.2f}" for f in factors)
             share = f"{quiet_unit_votes(result, kl)[0]:.2f}" if kl else "(no KL per unit beside the model)"
-            print(f"| {threshold:g} | {len(kept)}: {' '.join(kept) or '-'} | {result['score']:.4f} | {share} |")
+            print(f"| {threshold:g} | {seed} | {len(kept)}: {' '.join(kept) or '-'} | {result['score']:.4f} | {right} "
+                  f"| {share} |")
         print()
     return 0
 
