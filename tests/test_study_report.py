@@ -14,6 +14,7 @@ import pytest
 
 from jointvae import sweep as front_door
 from jointvae.evaluation import metrics
+from test_metrics import FakeDataset    # the factor dataset the metrics' tests use
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 SCRIPT = os.path.join(ROOT, "docs", "dsprites-study", "report.sh")
@@ -112,21 +113,12 @@ def test_over_training_reads_the_scored_steps_and_skips_the_rest(tmp_path):
         over_training.main([str(tmp_path / "snapshots" / "model=factorvae,seed=0"), "--out", str(tmp_path)])
 
 
-class FactorTable:
+class FactorTable(FakeDataset):
     """A code table of a small factor grid: images are factor indices, and the code is one unit per factor
     (scaled to unit spread) plus a unit that shares shape and posY alike, as β-VAE seed 2's cont.5 does."""
 
-    factor_names = ("shape", "scale", "orientation", "posX", "posY")
-    factor_sizes = (3, 6, 8, 8, 8)
-
-    def sample_factors(self, n, rng, fixed=None):
-        factors = np.stack([rng.integers(size, size=n) for size in self.factor_sizes], axis=1)
-        for k, value in (fixed or {}).items():
-            factors[:, k] = value
-        return factors
-
-    def images(self, factors):
-        return np.asarray(factors, dtype=np.float64)
+    def __init__(self):
+        super().__init__(sizes=(3, 6, 8, 8, 8))
 
     def represent(self, factors):
         own = factors / np.array(self.factor_sizes)
