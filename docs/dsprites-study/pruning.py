@@ -122,7 +122,7 @@ def main(argv=None):
         print("|---|---|---|---|" + "---|" * len(factors) + "---|")
         for threshold, seed, result in scored:
             kept = [u for u, a in zip(units, result["active"]) if a]
-            by_factor = metrics.factorvae_score_by_factor(result)
+            by_factor = result["score_by_factor"]
             right = " | ".join("-" if by_factor[f] is None else f"{by_factor[f]:.2f}" for f in factors)
             share = f"{quiet_unit_votes(result, kl)[0]:.2f}" if kl else "(no KL per unit beside the model)"
             print(f"| {threshold:g} | {seed} | {len(kept)}: {' '.join(kept) or '-'} | {result['score']:.4f} | {right} "
