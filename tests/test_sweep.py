@@ -416,6 +416,28 @@ def test_collect_and_export_refuse_what_they_cannot_tell_apart(env, capsys):
         folder_name("", {"v": ".."})
 
 
+def test_a_finished_run_whose_weights_were_lost_is_reported_not_retrained_and_not_exported(env, capsys):
+    """A machine gone with a run's weights: its committed eval.json and specs.json still make it a finished run."""
+    path = write_sweep(env, grid=[{"model": ["betavae"], "seed": [0, 1]}])
+    sweep = load_sweep(path)
+    fake_finished_runs(sweep, {"model=betavae,seed=0": {"factorvae": 0.6}, "model=betavae,seed=1": {"factorvae": 0.4}})
+    lost = runs.run_dir(sweep, "model=betavae,seed=1")
+    os.remove(os.path.join(lost, "weights.npz"))
+    assert runs.state(sweep, sweep.point("model=betavae,seed=1"))["state"] == "evaluated"
+    assert not runs.weights_kept(lost) and runs.weights_kept(runs.run_dir(sweep, "model=betavae,seed=0"))
+    assert runs.run_one(sweep, "model=betavae,seed=1", log=lambda line: None) == 0   # not trained again
+    assert sorted(os.listdir(lost)) == ["eval.json", "specs.json"]
+    assert set(runs.load_results(sweep)) == {"model=betavae,seed=0", "model=betavae,seed=1"}   # both in the table
+    dest = env / "pretrained"
+    assert front_door.main(["export", str(path), "--best", "factorvae", "--to", str(dest), "--no-pictures"]) == 0
+    with pytest.raises(SystemExit, match="the best run model=betavae,seed=1 has no weights.npz"):
+        front_door.main(["export", str(path), "--best", "min:factorvae", "--to", str(dest), "--force"])
+    assert os.path.exists(dest / "betavae" / "weights.npz")   # the folder exported before is kept
+    # Without specs.json a folder is not a finished run: that one is trained (pending).
+    os.remove(os.path.join(lost, "specs.json"))
+    assert runs.state(sweep, sweep.point("model=betavae,seed=1"))["state"] == "pending"
+
+
 def test_status_gives_a_partial_run_its_rate_and_time_to_go(env, capsys):
     path = write_sweep(env, grid=[{"model": ["jointvae"], "seed": [0, 1]}])
     sweep = load_sweep(path)

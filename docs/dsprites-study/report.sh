@@ -54,22 +54,31 @@ for f in collect.md collect.csv collect-units.md collect.png collect-scatter.png
     if [ -f "$out/$f" ]; then cp "$out/$f" "$DOCS/$f"; fi
 done
 
+# A finished run whose weights were lost with its machine (runs/dsprites-study/README.md) keeps its scores in the
+# table and factorvae-votes.md (both from eval.json); its pictures stay as last drawn, and directions.md and
+# rotation.md, which need the weights, leave it out.
+names=()
 while IFS= read -r name; do
+    if [ ! -f "$out/$name/weights.npz" ]; then
+        echo "$name: no weights.npz (lost with its machine): its scores are in the table, not in directions.md or rotation.md"
+        continue
+    fi
+    names+=("$name")
     $PY -m jointvae.visualize "$out/$name" --out "$DOCS/runs/$name" > /dev/null
     cp "$out/$name/eval.json" "$DOCS/runs/$name/eval.json"
     echo "$DOCS/runs/$name: eval.json and pictures"
 done <<< "$finished"
 
 script="$(cd "$(dirname "$0")" && pwd)/directions.py"
-names=()
-while IFS= read -r name; do names+=("$name"); done <<< "$finished"
 directions=$(cd "$out" && $PY "$script" "${names[@]}")      # from inside OUT: the rows name the runs alone
 printf '%s\n' "$directions" > "$DOCS/directions.md"
 echo "$DOCS/directions.md: where position and scale lie in each run's code"
 rotation=$(cd "$out" && $PY "$(dirname "$script")/rotation.py" "${names[@]}" --images "${ROTATION_IMAGES:-20000}")
 printf '%s\n' "$rotation" > "$DOCS/rotation.md"
 echo "$DOCS/rotation.md: the dependence of each run's position plane, turned"
-votes=$(cd "$out" && $PY "$(dirname "$script")/pruning.py" --screen "${names[@]}")
+finished_names=()
+while IFS= read -r name; do finished_names+=("$name"); done <<< "$finished"
+votes=$(cd "$out" && $PY "$(dirname "$script")/pruning.py" --screen "${finished_names[@]}")
 printf '%s\n' "$votes" > "$DOCS/factorvae-votes.md"
 echo "$DOCS/factorvae-votes.md: the FactorVAE metric's votes by factor, and those quiet units won, from each eval.json"
 

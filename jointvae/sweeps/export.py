@@ -23,7 +23,7 @@ import tempfile
 from ..evaluation.pictures import write_all
 from ..models.model_folder import load_model, save_model
 from .collect import setting_label, settings
-from .runs import field_value, load_results, run_dir
+from .runs import field_value, load_results, run_dir, weights_kept
 from .screen import direction
 
 COPIED = ("eval.json", "log.jsonl")
@@ -91,6 +91,10 @@ def export_best(sweep, field, dest, prefix="", by=None, force=False, pictures=Tr
     targets = [os.path.join(dest, folder_name(prefix, setting)) for setting, _, _ in chosen]
     if len(set(targets)) != len(targets):
         raise ValueError("two settings give the same folder name: pass --by with the keys that tell them apart")
+    lost = [point["name"] for _, point, _ in chosen if not weights_kept(run_dir(sweep, point["name"]))]
+    if lost:
+        raise ValueError(f"the best run {lost[0]} has no weights.npz (only its eval.json was kept): it cannot be "
+                         "exported; train it again or export by another field")
     existing = [t for t in targets if os.path.exists(t)]
     if existing and not force:
         raise ValueError(f"{existing[0]} exists: remove it or pass --force")

@@ -114,10 +114,18 @@ def state(sweep, point):
 
 
 def brought_back(folder, point, evaluation):
-    """A finished run without its checkpoint: trained elsewhere (bench/sweep_on_gpu.sh brings back a run's
-    eval.json, specs.json, weights.npz and log.jsonl, not its optimiser state) and evaluated at the point's steps."""
+    """A finished run without its checkpoint, evaluated at the point's steps: trained elsewhere (bench/sweep_on_gpu.sh
+    brings back a run's eval.json, specs.json, weights.npz and log.jsonl, not its optimiser state), or one whose
+    weights were lost with the machine that trained it (eval.json and specs.json kept). Either is finished: its
+    scores are reported and it is not trained again; without weights.npz nothing can re-score or draw it
+    (weights_kept)."""
     return (evaluation is not None and evaluation.get("sweep_step") == point["steps"]
-            and all(os.path.exists(os.path.join(folder, f)) for f in ("specs.json", "weights.npz")))
+            and os.path.exists(os.path.join(folder, "specs.json")))
+
+
+def weights_kept(folder):
+    """Whether a run folder still has its model's weights (a finished run's may have been lost: brought_back)."""
+    return os.path.exists(os.path.join(folder, "weights.npz"))
 
 
 def split_description(spec, split):
