@@ -17,16 +17,10 @@ import torch
 
 import refnet
 from bench.torch_jointvae import from_refnet, noise_to_torch, objective as torch_objective
+from bench.torch_jointvae_start import encoder_liveliness, probe_images
 from jointvae.data import dsprites
 from jointvae.models import objective
 from jointvae.models.jointvae import JointVAE, draw_noise
-
-
-def encoder_liveliness(net, probe):
-    """A TorchJointVAE, probe images (N, 1, 64, 64) -> (convolution outputs ever on, their mean std over images)."""
-    with torch.no_grad():
-        features = net.img_to_features(torch.as_tensor(probe)).reshape(len(probe), -1)   # (N, 1024)
-    return int(((features > 0).sum(0) > 0).sum()), features.std(0).mean().item()
 
 
 def main(argv=None):
@@ -43,7 +37,7 @@ def main(argv=None):
     net = from_refnet(model, "cpu")
     adam, torch_adam = refnet.Adam(lr=spec["lr"][0]), torch.optim.Adam(net.parameters(), lr=spec["lr"][0])
     rng = np.random.default_rng(args.seed)
-    probe = dsprites.render(dsprites.sample_factors(300, np.random.default_rng(5))) / np.float32(255)
+    probe = probe_images()
     for step in range(1, args.steps + 1):
         x = dsprites.render(dsprites.sample_factors(64, rng)) / np.float32(255)          # (64, 1, 64, 64)
         noise = draw_noise(model, 64, rng)

@@ -20,6 +20,20 @@ from jointvae.data import dsprites
 from jointvae.models.objective import kl_penalties
 
 
+def probe_images():
+    """The 300 fixed dSprites images (factors drawn with seed 5) the encoder is looked at on: (300, 1, 64, 64)."""
+    return dsprites.render(dsprites.sample_factors(300, np.random.default_rng(5))) / np.float32(255)
+
+
+def encoder_liveliness(net, probe):
+    """A TorchJointVAE, probe images (N, 1, 64, 64) -> (how many of the 1,024 convolution outputs are on for at least
+    one image, their standard deviation over the images averaged over the outputs: near 0, the encoder no longer
+    sees the image)."""
+    with torch.no_grad():
+        features = net.img_to_features(torch.as_tensor(probe)).reshape(len(probe), -1)   # (N, 1024)
+    return int(((features > 0).sum(0) > 0).sum()), features.std(0).mean().item()
+
+
 def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("spec", help="a dSprites specs.json (for example a study run's)")
@@ -33,7 +47,7 @@ def main(argv=None):
     net = TorchJointVAE((1, 64, 64), spec["latent_spec"])
     opt = torch.optim.Adam(net.parameters(), lr=spec["lr"][0])
     rng = np.random.default_rng(args.seed)
-    probe = torch.as_tensor(dsprites.render(dsprites.sample_factors(300, np.random.default_rng(5))) / np.float32(255))
+    probe = probe_images()
     start = time.time()
     for step in range(args.steps):
         x = torch.as_tensor(dsprites.render(dsprites.sample_factors(64, rng)) / np.float32(255))
@@ -44,12 +58,11 @@ def main(argv=None):
         opt.step()
         if step % 250 == 0 or step == args.steps - 1:
             with torch.no_grad():
-                features = net.img_to_features(probe).reshape(len(probe), -1)       # (300, 1024)
                 after = net(x)[0]                                   # the same batch after the step (new noise)
                 recon = torch.nn.functional.binary_cross_entropy(after, x, reduction="sum").item() / len(x)
-            print(f"step {step} recon {recon:.1f} convolution outputs ever on "
-                  f"{int(((features > 0).sum(0) > 0).sum())}/{features.shape[1]}, mean std over images "
-                  f"{features.std(0).mean().item():.4f} ({time.time() - start:.0f} s)", flush=True)
+            on, std = encoder_liveliness(net, probe)
+            print(f"step {step} recon {recon:.1f} convolution outputs ever on {on}/1024, mean std over images "
+                  f"{std:.4f} ({time.time() - start:.0f} s)", flush=True)
     return 0
 
 

@@ -14,12 +14,13 @@ import json
 import numpy as np
 import torch
 
+import refnet
 from bench.torch_jointvae import from_refnet, noise_to_torch
+from bench.torch_jointvae_start import encoder_liveliness, probe_images
 from bench.torch_step import loss_and_grads
 from jointvae.data import dsprites
 from jointvae.models import objective
 from jointvae.models.jointvae import JointVAE, draw_noise
-import refnet
 
 
 def relative_difference(ours, theirs):
@@ -41,7 +42,7 @@ def main(argv=None):
                      init=spec.get("init", "pytorch"))
     adam = refnet.Adam(lr=spec["lr"][0])
     rng = np.random.default_rng(args.seed)
-    probe = dsprites.render(dsprites.sample_factors(300, np.random.default_rng(5))) / np.float32(255)
+    probe = probe_images()
     for step in range(1, args.steps + 1):
         x = dsprites.render(dsprites.sample_factors(64, rng)) / np.float32(255)
         noise = draw_noise(model, 64, rng)
@@ -51,19 +52,13 @@ def main(argv=None):
             losses, torch_grads = loss_and_grads(nets, spec, step, torch.as_tensor(x), noise_to_torch(noise, "cpu"))
             worst = sorted(((relative_difference(grads[name], g.numpy()), name) for name, g in torch_grads.items()),
                            reverse=True)[:3]
-            features = model_features(nets["model"], probe)
+            features, _ = encoder_liveliness(nets["model"], probe)
             print(f"step {step} objective ours {float(stats['objective']):.4f} torch {losses['objective']:.4f} "
                   f"recon {float(stats['recon']):.1f} kl_cont {float(stats['kl_cont']):.2f} "
                   f"kl_disc {float(stats['kl_disc']):.3f} conv on {features}/1024 worst grad differences "
                   + ", ".join(f"{name} {d:.1e}" for d, name in worst), flush=True)
         adam.step(model.params, grads)
     return 0
-
-
-def model_features(net, probe):
-    with torch.no_grad():
-        features = net.img_to_features(torch.as_tensor(probe)).reshape(len(probe), -1)
-    return int(((features > 0).sum(0) > 0).sum())
 
 
 if __name__ == "__main__":
