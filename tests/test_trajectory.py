@@ -6,8 +6,8 @@ parameters (the VAE's and the discriminator's). They were recorded before the la
 changed (issue 16) and must stay true after any change that claims to keep behaviour.
 
 Bits depend on the float library underneath (NumPy's build and its BLAS kernels), so the golden file
-records that too: on the recording platform losses and weights must match exactly; elsewhere the
-losses must agree to 1e-5 relative and the weight hash is not compared. Regenerate (only for a change
+records that too, with the processor's model: on the recording platform losses and weights must match exactly;
+elsewhere the test skips, saying so (rounding differences grow too fast for any tolerance to mean anything). Regenerate (only for a change
 that is meant to move the numbers, and say so in the commit) with
 
     JOINTVAE_RECORD_GOLDEN=1 python -m pytest tests/test_trajectory.py
@@ -40,7 +40,21 @@ def platform_fingerprint():
     config = np.show_config(mode="dicts") if hasattr(np, "show_config") else {}
     blas = config.get("Build Dependencies", {}).get("blas", {})
     return {"numpy": np.__version__, "blas": f"{blas.get('name')} {blas.get('version')}",
-            "machine": os.uname().machine, "openblas_coretype": os.environ.get("OPENBLAS_CORETYPE")}
+            "machine": os.uname().machine, "openblas_coretype": os.environ.get("OPENBLAS_CORETYPE"),
+            "cpu": cpu_model()}
+
+
+def cpu_model():
+    """The processor's model name (Linux), or None: OpenBLAS picks its kernels by the CPU it runs on, so the same
+    NumPy and OpenBLAS give other bits on another processor."""
+    try:
+        with open("/proc/cpuinfo", encoding="utf-8", errors="replace") as f:
+            for line in f:
+                if line.startswith("model name"):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return None
 
 
 def params_sha256(checkpoint):
@@ -89,11 +103,13 @@ def test_training_trajectory_is_unchanged(name, tmp_path):
     golden = json.loads(path.read_text())
     records, digest = run_trajectory(tmp_path, name, golden["spec"])
     assert [r["step"] for r in records] == [r["step"] for r in golden["records"]]
-    if golden["platform"] == platform_fingerprint():
-        assert records == golden["records"]
-        assert digest == golden["params_sha256"]
-    else:   # another NumPy or BLAS: the same run up to rounding
-        for got, want in zip(records, golden["records"]):
-            for key, value in want.items():
-                assert np.allclose(np.asarray(got[key], dtype=float), np.asarray(value, dtype=float),
-                                   rtol=1e-5, atol=1e-7, equal_nan=True), (got["step"], key)
+    if golden["platform"] != platform_fingerprint():
+        # Another NumPy, BLAS or processor gives other bits from the first product on, and float32 training feeds
+        # them back: measured on 2026-12-01 between two x86_64 processors with the same NumPy and OpenBLAS, the
+        # logged loss parts differ by up to 1e-5 (MNIST) and 1e-1 (FactorVAE) relative at step 10, 10-40% from step
+        # 70 on. No tolerance tells a
+        # refactor from rounding there, so only the recording platform checks.
+        pytest.skip(f"golden trajectory recorded on {golden['platform']}, this is {platform_fingerprint()}: "
+                    "record it here with JOINTVAE_RECORD_GOLDEN=1 to check")
+    assert records == golden["records"]
+    assert digest == golden["params_sha256"]
