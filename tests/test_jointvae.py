@@ -9,8 +9,9 @@ import pytest
 from jointvae import load_model
 from jointvae.models.model_folder import ModelFileError
 from jointvae.models.jointvae import InputError
-from jointvae.models.objective import capacity, kl_penalties
+from jointvae.models.objective import capacity, code_spread, kl_penalties
 from jointvae.models.specs import MNIST_SPEC, SpecError, validate_spec
+from jointvae.training import trainer as trainer_module
 from jointvae.training.trainer import Trainer
 
 REFERENCE = os.path.join(os.path.dirname(__file__), "..", "..", "shared", "reference_models")
@@ -162,3 +163,47 @@ def test_train_cli_refuses_to_overwrite_and_checks_resume(tmp_path, capsys):
         main(["mnist", "--out", str(tmp_path), "--resume", "--lr", "0.1"])
     with pytest.raises(SystemExit, match="does not exist"):
         main(["mnist", "--out", str(tmp_path / "new"), "--resume"])
+
+
+def test_code_spread_is_the_largest_std_over_the_batch_of_a_posterior_mean_or_probability():
+    mean, logvar = np.array([[0.0, 1.0], [0.0, 3.0]]), np.zeros((2, 2))
+    assert code_spread({"cont": (mean, logvar), "disc": [np.array([[0.5, 0.5], [0.1, 0.9]])]}) == pytest.approx(1.0)
+    assert code_spread({"cont": (mean / 4, logvar), "disc": [np.array([[1.0, 0.0], [0.0, 1.0]])]}) == pytest.approx(0.5)
+    assert code_spread({"cont": None, "disc": [np.array([[0.5, 0.5], [0.1, 0.9]])]}) == pytest.approx(0.2)
+    assert code_spread({"cont": (mean[[1, 1]], logvar), "disc": []}) == 0.0
+
+
+def collapse_messages(spreads, batch_size=32):
+    """The messages a run prints for logged records at steps 50, 100, ... with these code spreads."""
+    messages = []
+    trainer = Trainer(small_spec(), "unused", log=messages.append)
+    for i, spread in enumerate(spreads):
+        trainer.step = 50 * (i + 1)
+        trainer._warn_on_collapse({"code_spread": spread}, batch_size)
+    return messages
+
+
+def test_a_collapse_is_told_once_it_has_lasted_and_again_when_it_ends():
+    assert collapse_messages([1e-5] * 4) == []                      # steps 50-200: not yet COLLAPSED_STEPS long
+    [warning] = collapse_messages([1e-5] * 8)
+    assert warning.startswith("warning: step 250: every image has got nearly the same code since step 50")
+    assert "1.0e-05 < 0.0003" in warning
+    brief = [1e-5, 1e-5, 1e-5, 1e-5, 1e-2, 1e-5, 1e-5, 1e-5, 1e-5]   # a dip of 150 steps, then another: no warning
+    assert collapse_messages(brief) == []
+    [warning, back] = collapse_messages([1e-5] * 5 + [1e-2])
+    assert warning.startswith("warning: step 250") and back.startswith("step 300: the codes depend on the image again")
+    assert collapse_messages([0.0] * 8, batch_size=1) == []      # one image: no spread to measure
+
+
+def test_training_warns_when_every_image_gets_the_same_code(tmp_path, monkeypatch):
+    monkeypatch.setattr(trainer_module, "COLLAPSED_STEPS", 6)
+    runs = {"same": np.repeat(synthetic_images(1), 64, axis=0), "blobs": synthetic_images(64)}
+    messages = {name: [] for name in runs}
+    for name, images in runs.items():
+        Trainer(small_spec(), str(tmp_path / name), max_steps=12, images=images, print_every=1000,
+                log=messages[name].append).run()
+    spreads = {name: [r["code_spread"] for r in read_log(tmp_path / name)] for name in runs}
+    assert max(spreads["same"]) < 1e-6 and min(spreads["blobs"]) > trainer_module.COLLAPSED_SPREAD
+    assert [m for m in messages["same"] if m.startswith("warning")] == [m for m in messages["same"] if "step 8:" in m]
+    assert len([m for m in messages["same"] if m.startswith("warning")]) == 1
+    assert not any(m.startswith("warning") for m in messages["blobs"])

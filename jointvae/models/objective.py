@@ -70,6 +70,19 @@ def kl_terms(dist):
     return kls
 
 
+def code_spread(dist):
+    """How much the codes differ between the batch's images: the largest standard deviation over the batch of
+    any posterior mean or category probability.
+
+    dist {'cont': (mean, logvar) (N, cont) or None, 'disc': [alpha (N, K_i)]} -> 0-d array (0 for N = 1).
+    Near 0 the encoder gives every image the same code: whatever KL the codes carry, the decoder can only
+    learn one average image (the encoder has collapsed; jointvae.training.trainer warns).
+    """
+    spreads = [dist["cont"][0].std(axis=0).max()] if dist["cont"] is not None else []
+    spreads += [alpha.std(axis=0).max() for alpha in dist["disc"]]
+    return refnet.get_array_module(spreads[0]).stack(spreads).max()
+
+
 def loss_forward(x, out, spec, step, tc=None, capacities=None):
     """The objective of one training step.
 
@@ -104,7 +117,8 @@ def loss_forward(x, out, spec, step, tc=None, capacities=None):
     stats = {"objective": loss * scale, "loss": loss, "recon": recon, "kl_cont": kl_cont, "kl_disc": kl_disc,
              "kl_cont_units": kls["cont"], "kl_disc_units": kls["disc"],
              "C_cont": penalties["cont"][0] if penalties["cont"] else None,
-             "C_disc": penalties["disc"][0] if penalties["disc"] else None, "tc": tc}
+             "C_disc": penalties["disc"][0] if penalties["disc"] else None, "tc": tc,
+             "code_spread": code_spread(out["dist"])}
     cache = {"x": x, "recon": recon_cache, "dloss_dkl": dloss_dkl, "num_disc": len(out["kl"]["disc"]),
              "tc_gamma": spec.get("tc_gamma") if tc is not None else None, "scale": scale}
     return stats, cache

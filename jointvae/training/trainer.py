@@ -10,7 +10,8 @@ Output folder:
     train_args.json     the run's settings (seed, epochs, ...) for --resume
     weights.npz         the model, for load_model / evaluate / visualize
     checkpoint.npz      parameters + optimiser state + progress, for --resume
-    log.jsonl           one line every record_loss_every steps: that step's loss parts, per-unit KL, capacities
+    log.jsonl           one line every record_loss_every steps: that step's loss parts, per-unit KL, capacities,
+                        code spread (objective.code_spread; a warning is printed when it falls near 0)
     frames/             a traversal picture per epoch, for the training GIF
 """
 import contextlib
@@ -36,6 +37,12 @@ from .stopping import StopSignals, TrainingStopped
 
 
 PROGRESS_SECONDS = 20   # the longest silence between progress lines
+# The encoder has collapsed when the code spread (objective.code_spread) stays below COLLAPSED_SPREAD for
+# COLLAPSED_STEPS steps of logged records. Measured (docs/results.md, "A warning when the encoder collapses"):
+# JointVAE on dSprites, collapsed, 1e-4 from step 50 and 3e-5 by step 800; a healthy MNIST run dips to 6e-4
+# for 10 steps near step 30, then rises to 0.4 by step 1,000.
+COLLAPSED_SPREAD = 3e-4
+COLLAPSED_STEPS = 200
 
 
 class NonFiniteError(RuntimeError):
@@ -73,6 +80,8 @@ class Trainer:
                 hidden_layers=self.spec.get("d_layers", factorvae.HIDDEN_LAYERS))
             self.d_optimizer = refnet.Adam(lr=self.spec["d_lr"], betas=tuple(self.spec["d_betas"]))
         self.step = 0                     # training steps completed
+        self.low_spread_since = None      # the first logged step of the latest run of low code spreads
+        self.collapse_warned = False
         self.checkpoint_step = None       # the step of the last checkpoint written or loaded
         self.buffered = device == "gpu" if buffered is None else bool(buffered)
         self.graph = bool(graph) and device == "gpu"
@@ -274,6 +283,7 @@ class Trainer:
                     if logged:
                         log.write(json.dumps(record) + "\n")
                         log.flush()
+                        self._warn_on_collapse(record, len(x))
                     if printed:
                         self.print(self._progress_line(record, start_step, start_time, total, per_epoch))
                         last_line = now
@@ -296,6 +306,27 @@ class Trainer:
                     else "no checkpoint was written")
             raise NonFiniteError(f"step {self.step}: the loss is {loss}; training stopped and {kept} "
                                  f"(a learning rate too high, or NaN in the data or the weights?)")
+
+    def _warn_on_collapse(self, record, batch_size):
+        """Say so once the codes have stopped depending on the image for COLLAPSED_STEPS steps, and again if they
+        depend on it anew: the run goes on, but meanwhile its decoder learns one average image."""
+        if batch_size < 2:   # one image has no spread to measure
+            return
+        if record["code_spread"] < COLLAPSED_SPREAD:
+            if self.low_spread_since is None:
+                self.low_spread_since = self.step
+            if not self.collapse_warned and self.step - self.low_spread_since >= COLLAPSED_STEPS:
+                self.collapse_warned = True
+                self.print(f"warning: step {self.step}: every image has got nearly the same code since step "
+                           f"{self.low_spread_since} (code spread {record['code_spread']:.1e} < {COLLAPSED_SPREAD:g}, "
+                           f"log.jsonl): the encoder has collapsed and the decoder learns one average image. The "
+                           f"capacities may bring it back but often do not (JointVAE on dSprites: docs/results.md); "
+                           f"another seed may not collapse")
+            return
+        if self.collapse_warned:
+            self.print(f"step {self.step}: the codes depend on the image again (code spread "
+                       f"{record['code_spread']:.1e}; collapsed since step {self.low_spread_since})")
+        self.low_spread_since, self.collapse_warned = None, False
 
     def _progress_line(self, r, start_step, start_time, total, per_epoch):
         elapsed = time.perf_counter() - start_time
@@ -330,10 +361,10 @@ def remove_unfinished_files(folder):
 
 
 def make_record(stats, step, epoch, wall):
-    """The JSONL record of one step: its loss parts, every unit's KL and both capacities (fetched to the host);
-    with a discriminator also the TC estimate, D's loss and its accuracy."""
-    host = {k: refnet.to_numpy(stats[k]) for k in ("loss", "recon", "kl_cont", "kl_disc", "tc", "d_loss", "d_accuracy")
-            if stats.get(k) is not None}
+    """The JSONL record of one step: its loss parts, every unit's KL, both capacities and the code spread (fetched
+    to the host); with a discriminator also the TC estimate, D's loss and its accuracy."""
+    host = {k: refnet.to_numpy(stats[k]) for k in ("loss", "recon", "kl_cont", "kl_disc", "tc", "d_loss", "d_accuracy",
+                                                  "code_spread") if stats.get(k) is not None}
     units = stats["kl_cont_units"]
     return {"step": step, "epoch": epoch, "wall_s": round(wall, 3), **{k: float(v) for k, v in host.items()},
             "kl_cont_units": refnet.to_numpy(units).tolist() if units is not None else [],
