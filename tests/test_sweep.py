@@ -438,19 +438,21 @@ def test_a_finished_run_whose_weights_were_lost_is_reported_not_retrained_and_no
     assert runs.state(sweep, sweep.point("model=betavae,seed=1"))["state"] == "pending"
 
 
-def test_status_gives_a_partial_run_its_rate_and_time_to_go(env, capsys):
+def test_status_gives_a_partial_run_its_rate_and_time_to_go_and_says_when_its_codes_collapsed(env, capsys):
     path = write_sweep(env, grid=[{"model": ["jointvae"], "seed": [0, 1]}])
     sweep = load_sweep(path)
+    spreads = {"model=jointvae,seed=0": 0.5, "model=jointvae,seed=1": 2e-6}
     for name, walls in (("model=jointvae,seed=0", (5.0, 7.0)), ("model=jointvae,seed=1", (9.0, 1.0))):
         folder = runs.run_dir(sweep, name)
         os.makedirs(folder)
         np.savez(os.path.join(folder, "checkpoint.npz"), step=np.array(10))
         with open(os.path.join(folder, "log.jsonl"), "w") as f:
             f.write(json.dumps({"step": 10, "wall_s": walls[0], "loss": 3.0}) + "\n{half a line\n")
-            f.write(json.dumps({"step": 20, "wall_s": walls[1], "loss": 2.5}) + "\n")
+            f.write(json.dumps({"step": 20, "wall_s": walls[1], "loss": 2.5, "code_spread": spreads[name]}) + "\n")
     first, second = (runs.state(sweep, p) for p in sweep.points)
     assert first["rate"] == 5.0 and first["loss"] == 2.5 and first["state"] == "partial"
     assert second["rate"] is None          # the clock went back: a resume between the two records
     assert front_door.main(["status", str(path)]) == 0
     lines = capsys.readouterr().out.splitlines()
     assert lines[0].split()[-5:] == ["5.00", "steps/s,", "6s", "to", "go"] and "steps/s" not in lines[1]
+    assert "collapsed" not in lines[0] and lines[1].endswith("collapsed: one code for every image (code spread 2.0e-06)")

@@ -91,8 +91,9 @@ def training_rate(records):
 
 
 def state(sweep, point):
-    """{'state', 'step', 'steps', 'loss', 'rate' (steps/s of its last logged stretch, or None), 'eval'
-    (eval.json or None), 'screen' (screen.json or None)}."""
+    """{'state', 'step', 'steps', 'loss', 'rate' (steps/s of its last logged stretch, or None), 'code_spread'
+    (the last record's, objective.code_spread; None in logs from before it was recorded), 'eval' (eval.json or
+    None), 'screen' (screen.json or None)}."""
     folder = run_dir(sweep, point["name"])
     step = checkpoint_step(folder)
     evaluation = read_json(os.path.join(folder, "eval.json"))
@@ -109,6 +110,7 @@ def state(sweep, point):
     records = last_records(folder)
     return {"state": name, "step": step or 0, "steps": point["steps"],
             "loss": records[-1].get("loss") if records else None, "rate": training_rate(records),
+            "code_spread": records[-1].get("code_spread") if records else None,
             "eval": evaluation if name == "evaluated" else None,
             "screen": read_json(os.path.join(folder, "screen.json"))}
 
