@@ -181,7 +181,7 @@ def cmd_status(args):
         if name == "partial" and s["rate"]:   # at the rate of its last logged stretch (it may be stopped now)
             metric = f"{s['rate']:.2f} steps/s, {duration((s['steps'] - s['step']) / s['rate'])} to go {metric}"
         if isinstance(s["code_spread"], (int, float)) and s["code_spread"] < COLLAPSED_SPREAD:
-            metric = f"{metric} collapsed: one code for every image (code spread {s['code_spread']:.1e})"
+            metric = f"{metric.rstrip()} collapsed: one code for every image (code spread {s['code_spread']:.1e})"
         print(f"{point['name']:<{width}}  {name:<12} step {s['step']:>6}/{s['steps']:<6}  {loss:<12} {metric}".rstrip())
     print(", ".join(f"{n} {k}" for k, n in sorted(counts.items())))
     return 0
