@@ -321,8 +321,8 @@ class Trainer:
                 self.print(f"warning: step {self.step}: every image has got nearly the same code since step "
                            f"{self.low_spread_since} (code spread {record['code_spread']:.1e} < {COLLAPSED_SPREAD:g}, "
                            f"log.jsonl): the encoder has collapsed and the decoder learns one average image. The "
-                           f"capacities may bring it back but often do not (JointVAE on dSprites: docs/results.md); "
-                           f"another seed may not collapse")
+                           f"capacities may bring it back but often do not; a lower capacity weight γ may keep it "
+                           f"(JointVAE on dSprites: 30 did where the published 150 did not, docs/results.md)")
             return
         if self.collapse_warned:
             self.print(f"step {self.step}: the codes depend on the image again (code spread "
