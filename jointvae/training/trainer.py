@@ -39,9 +39,9 @@ from .stopping import StopSignals, TrainingStopped
 PROGRESS_SECONDS = 20   # the longest silence between progress lines
 # The encoder has collapsed when the code spread (objective.code_spread) stays below COLLAPSED_SPREAD for
 # COLLAPSED_STEPS steps of logged records. Measured (docs/results.md, "A warning when the encoder collapses"):
-# the study's JointVAE on dSprites, collapsed: 0.8-1.6e-4 from step 50 to 500, 3-7e-5 at 600-800; a healthy
+# the study's JointVAE on dSprites, collapsed: 0.8-1.6e-4 from step 50 to 500, 3.1-7.3e-5 at 600-800; a healthy
 # MNIST JointVAE dips to 6.3e-4 for 8 steps near step 30, then rises to 0.4 by step 1,000; β-VAE on dSprites
-# dips to 2.6e-3 at step 200, then rises to 1.3-1.5; FactorVAE to 5.2e-3 at 250, then 1.3 by 800.
+# dips to 2.6e-3 at step 200, then rises to 1.2-1.5; FactorVAE to 5.2e-3 at 250, then 1.3 by 800.
 COLLAPSED_SPREAD = 3e-4
 COLLAPSED_STEPS = 200
 
