@@ -106,7 +106,7 @@ def test_training_trajectory_is_unchanged(name, tmp_path):
     if golden["platform"] != platform_fingerprint():
         # Another NumPy, BLAS or processor gives other bits from the first product on, and float32 training feeds
         # them back: measured on 2026-12-01 between two x86_64 processors with the same NumPy and OpenBLAS, the
-        # logged loss parts differ by up to 1e-5 (MNIST) and 1e-1 (FactorVAE) relative at step 10, 10-40% from step
+        # logged loss parts differ by up to 1e-5 (MNIST) and 1e-1 (FactorVAE) relative at step 10, 7-37% from step
         # 70 on. No tolerance tells a refactor from rounding there, so only the recording platform checks.
         pytest.skip(f"golden trajectory recorded on {golden['platform']}, this is {platform_fingerprint()}: "
                     "record it here with JOINTVAE_RECORD_GOLDEN=1 to check")
